@@ -1,0 +1,42 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError } from "./problems";
+import { readProjectFile } from "./declarations";
+import { Settings, validateConfig } from "./validate";
+
+export { ConfigError, ConfigProblem } from "./problems";
+export { Role, ROLES, ServiceSettings, Settings, validateConfig, neededSecrets } from "./validate";
+export { readProjectFile, PROJECT_FILE } from "./declarations";
+
+/** The stack's validated configuration; secret values only as Pulumi secrets. */
+export interface GatehouseConfig extends Settings {
+    secrets: Record<string, pulumi.Output<string>>;
+}
+
+// The SDK keeps "which keys were stored encrypted" behind this internal
+// function; the public Config API marks any value secret on request and so
+// cannot tell an operator's plaintext JWT_SECRET from an encrypted one.
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+
+/**
+ * Reads the stack's configuration, validates all of it, and throws one
+ * ConfigError listing every problem with the command that fixes it.
+ */
+export function readConfig(): GatehouseConfig {
+    const project = readProjectFile();
+    const prefix = `${project.name}:`;
+    const values: Record<string, string> = {};
+    const secretKeys = new Set<string>();
+    for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+        if (!fullKey.startsWith(prefix)) continue;
+        const key = fullKey.slice(prefix.length);
+        values[key] = value;
+        if (isConfigSecret(fullKey)) secretKeys.add(key);
+    }
+    const stack = pulumi.getStack();
+    const { settings, problems } = validateConfig({ stack, project, values, secretKeys });
+    if (problems.length > 0) throw new ConfigError(stack, problems);
+
+    const config = new pulumi.Config(project.name);
+    const secrets = Object.fromEntries(settings.secretNames.map((name) => [name, config.requireSecret(name)]));
+    return { ...settings, secrets };
+}

@@ -1,0 +1,72 @@
+import { z } from "zod";
+
+// The typed shape of every key Pulumi.yaml declares. Values arrive already
+// decoded to their declared type; this adds the rules a type cannot say.
+
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+const envName = z.string().regex(ENV_NAME, { error: "must be an env var name (A-Z, 0-9, _)" });
+const envNames = z.array(envName);
+const optionalEnvName = z.union([z.literal(""), envName]);
+const envEntries = z.array(
+    z.string().regex(/^[A-Z_][A-Z0-9_]*=/, { error: "must be NAME=value with NAME in A-Z, 0-9, _" }),
+);
+const port = z.number().int().min(1).max(65535);
+const urlPath = z.string().startsWith("/", { error: "must start with /" });
+
+export const configSchema = z.object({
+    app: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, {
+        error: "must be lowercase letters, digits and -, starting with a letter, at most 21 characters",
+    }),
+    target: z.enum(["aws", "local"]),
+    environment: z.enum(["production", "staging", "development"]),
+    release: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
+        error: "must be letters, digits, '.', '_' or '-' (at most 63), e.g. 2026-11-22.1",
+    }),
+
+    backendImage: z.string(),
+    backendPort: port,
+    backendHealthPath: urlPath,
+    backendEnv: envEntries,
+    backendSecrets: envNames,
+    backendRequiredEnv: envNames,
+
+    workerEnabled: z.boolean(),
+    workerImage: z.string(),
+    workerCommand: z.array(z.string()),
+    workerEnv: envEntries,
+    workerSecrets: envNames,
+    workerRequiredEnv: envNames,
+
+    frontendEnabled: z.boolean(),
+    frontendImage: z.string(),
+    frontendPort: port,
+    frontendHealthPath: urlPath,
+    frontendEnv: envEntries,
+    frontendSecrets: envNames,
+    frontendRequiredEnv: envNames,
+    apiBaseUrlEnv: optionalEnvName,
+
+    databaseUrlEnv: envName,
+    redisEnabled: z.boolean(),
+    redisUrlEnv: envName,
+
+    integerEnv: envNames,
+    booleanEnv: envNames,
+    productionEnv: z.array(
+        z.string().regex(/^[A-Z_][A-Z0-9_]*=.*$/, { error: "must be NAME=value" }),
+    ),
+    productionForbiddenEnv: z.array(
+        z.string().regex(/^[A-Z_*][A-Z0-9_*]*$/, { error: "must be an env var name pattern (A-Z, 0-9, _, *)" }),
+    ),
+
+    llmEnabled: z.boolean(),
+    llmProviderKeys: envNames,
+    llmEnabledEnv: optionalEnvName,
+    ruleFallbackForced: z.boolean(),
+    ruleFallbackEnv: optionalEnvName,
+    notificationSendCap: z.number().int().min(0),
+    notificationSendCapEnv: optionalEnvName,
+});
+
+export type PlainConfig = z.infer<typeof configSchema>;

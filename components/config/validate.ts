@@ -1,0 +1,421 @@
+import { ConfigProblem, FixCommands } from "./problems";
+import { DecodedValue, ProjectFile, decodeValue } from "./declarations";
+import { PlainConfig, configSchema } from "./schema";
+
+export type Role = "backend" | "worker" | "frontend";
+export const ROLES: readonly Role[] = ["backend", "worker", "frontend"];
+
+/** What one service gets: plain env, and the names it receives by reference. */
+export interface ServiceSettings {
+    role: Role;
+    enabled: boolean;
+    image: string;
+    port: number | undefined;
+    healthPath: string | undefined;
+    command: string[];
+    /** Plain env, guardrail flags included. Never a secret. */
+    env: Record<string, string>;
+    /** Env var names whose values are secrets (config secrets), given by reference. */
+    secretEnv: string[];
+    /** Env var names Gatehouse fills in from what it provisions (database, cache, backend URL). */
+    derivedEnv: string[];
+}
+
+/** The validated configuration, everything but secret values. */
+export interface Settings {
+    stack: string;
+    app: string;
+    target: PlainConfig["target"];
+    environment: PlainConfig["environment"];
+    release: string;
+    services: Record<Role, ServiceSettings>;
+    databaseUrlEnv: string;
+    redis: { enabled: boolean; urlEnv: string };
+    apiBaseUrlEnv: string;
+    guardrails: { llmEnabled: boolean; ruleFallbackForced: boolean; notificationSendCap: number };
+    /** Every secret config key the stack needs, sorted. */
+    secretNames: string[];
+}
+
+export interface ConfigInput {
+    stack: string;
+    project: ProjectFile;
+    /** Project-namespace config as Pulumi hands it over: key (no `project:` prefix) to string. */
+    values: Record<string, string>;
+    /** Project-namespace keys whose values are stored encrypted. */
+    secretKeys: ReadonlySet<string>;
+}
+
+// Names that hold credentials by convention. A plain value under such a name is
+// almost always a secret typed into the wrong list.
+const LOOKS_SECRET = /(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY|ENC_KEY|CREDENTIAL)/;
+const BROWSER_VISIBLE = /^NEXT_PUBLIC_/;
+
+/**
+ * Checks a stack's whole configuration and reports every problem at once.
+ * Pure: tests call it with plain maps, the program with Pulumi's config.
+ */
+export function validateConfig(input: ConfigInput): { settings: Settings; problems: ConfigProblem[] } {
+    const fix = new FixCommands(input.stack);
+    const problems: ConfigProblem[] = [];
+    const cfg = decodeAll(input, fix, problems);
+    const services = collectServices(cfg);
+
+    checkServiceEnv(cfg, services, fix, problems);
+    if (cfg.environment === "production") checkProductionRules(cfg, services, fix, problems);
+    checkImages(cfg, fix, problems);
+
+    const secretNames = neededSecrets(cfg);
+    checkSecretValues(input, secretNames, fix, problems);
+    checkUnknownKeys(input, cfg, fix, problems);
+
+    return {
+        problems,
+        settings: {
+            stack: input.stack,
+            app: cfg.app,
+            target: cfg.target,
+            environment: cfg.environment,
+            release: cfg.release,
+            services: Object.fromEntries(services.map((s) => [s.role, s.settings])) as Record<Role, ServiceSettings>,
+            databaseUrlEnv: cfg.databaseUrlEnv,
+            redis: { enabled: cfg.redisEnabled, urlEnv: cfg.redisUrlEnv },
+            apiBaseUrlEnv: cfg.apiBaseUrlEnv,
+            guardrails: {
+                llmEnabled: cfg.llmEnabled,
+                ruleFallbackForced: cfg.ruleFallbackForced,
+                notificationSendCap: cfg.notificationSendCap,
+            },
+            secretNames,
+        },
+    };
+}
+
+/**
+ * Decodes and checks each declared key on its own, so one bad key does not hide
+ * the others. A bad key falls back to its declared default for the checks that
+ * follow (its own problem is already reported).
+ */
+function decodeAll(input: ConfigInput, fix: FixCommands, problems: ConfigProblem[]): PlainConfig {
+    const decoded: Record<string, unknown> = {};
+    const shape = configSchema.shape as Record<string, any>;
+    for (const [key, decl] of Object.entries(input.project.declarations)) {
+        const raw = input.values[key];
+        let value: DecodedValue | undefined;
+        if (raw === undefined) {
+            if (decl.default === undefined) {
+                problems.push({ key, problem: `is required: ${decl.description}`, fix: fix.set(key, "<value>") });
+            }
+            value = decl.default as DecodedValue | undefined;
+        } else {
+            const result = decodeValue(decl.type, raw);
+            if ("error" in result) {
+                problems.push({ key, problem: result.error, fix: fix.set(key, exampleFor(decl.type)) });
+                value = decl.default as DecodedValue | undefined;
+            } else {
+                value = result.value;
+            }
+        }
+        if (decl.secret && raw !== undefined && !input.secretKeys.has(key)) {
+            problems.push({ key, problem: "is a secret but is stored in plaintext", fix: fix.setSecret(key) });
+        }
+        const rule = shape[key];
+        if (!rule) {
+            throw new Error(`Pulumi.yaml declares "${key}" but components/config/schema.ts has no rule for it`);
+        }
+        const checked = rule.safeParse(value);
+        if (checked.success) {
+            decoded[key] = checked.data;
+        } else if (value !== undefined) {
+            for (const issue of checked.error.issues) {
+                const where = issueKey(key, issue.path);
+                problems.push({ key: where, problem: issue.message, fix: fixForIssue(fix, key, where, rule) });
+            }
+            const fallback = rule.safeParse(decl.default);
+            decoded[key] = fallback.success ? fallback.data : undefined;
+        }
+    }
+    for (const key of Object.keys(shape)) {
+        if (!(key in input.project.declarations)) {
+            throw new Error(`components/config/schema.ts has a rule for "${key}" but Pulumi.yaml does not declare it`);
+        }
+    }
+    return decoded as PlainConfig;
+}
+
+function issueKey(key: string, path: PropertyKey[]): string {
+    return path.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : `${acc}.${String(part)}`), key);
+}
+
+function fixForIssue(fix: FixCommands, key: string, where: string, rule: any): string {
+    if (where !== key) return fix.setPath(where, "<value>");
+    const options: string[] | undefined = rule.options;
+    return fix.set(key, options ? `<${options.join("|")}>` : "<value>");
+}
+
+function exampleFor(type: string): string {
+    return type === "integer" ? "<number>" : type === "boolean" ? "<true|false>" : "<value>";
+}
+
+/** A service's env as the stack file spells it, with each entry's position for fix commands. */
+interface ServiceDraft {
+    role: Role;
+    settings: ServiceSettings;
+    envEntries: { name: string; value: string; index: number }[];
+    secretList: string[];
+    requiredEnv: string[];
+}
+
+function collectServices(cfg: PlainConfig): ServiceDraft[] {
+    const guardrailEnv: Record<string, string> = {};
+    if (cfg.llmEnabledEnv) guardrailEnv[cfg.llmEnabledEnv] = String(cfg.llmEnabled);
+    if (cfg.ruleFallbackEnv) guardrailEnv[cfg.ruleFallbackEnv] = String(cfg.ruleFallbackForced);
+    if (cfg.notificationSendCapEnv) guardrailEnv[cfg.notificationSendCapEnv] = String(cfg.notificationSendCap);
+
+    const draft = (
+        role: Role,
+        enabled: boolean,
+        image: string,
+        port: number | undefined,
+        healthPath: string | undefined,
+        command: string[],
+        envList: string[] = [],
+        secretList: string[] = [],
+        requiredEnv: string[] = [],
+    ): ServiceDraft => {
+        const envEntries = envList.map((entry, index) => {
+            const at = entry.indexOf("=");
+            return { name: entry.slice(0, at), value: entry.slice(at + 1), index };
+        });
+        const derivedEnv = [cfg.databaseUrlEnv];
+        if (cfg.redisEnabled) derivedEnv.push(cfg.redisUrlEnv);
+        if (role === "frontend") derivedEnv.splice(0, derivedEnv.length, ...(cfg.apiBaseUrlEnv ? [cfg.apiBaseUrlEnv] : []));
+        const env: Record<string, string> = {};
+        for (const e of envEntries) env[e.name] = e.value;
+        if (role !== "frontend") Object.assign(env, guardrailEnv);
+        const secretEnv = [...secretList];
+        if (role === "backend" || role === "worker") {
+            if (cfg.llmEnabled) secretEnv.push(...cfg.llmProviderKeys.filter((k) => !secretEnv.includes(k)));
+        }
+        return {
+            role,
+            envEntries,
+            secretList,
+            requiredEnv,
+            settings: { role, enabled, image, port, healthPath, command, env, secretEnv, derivedEnv },
+        };
+    };
+
+    return [
+        draft("backend", true, cfg.backendImage, cfg.backendPort, cfg.backendHealthPath, [], cfg.backendEnv, cfg.backendSecrets, cfg.backendRequiredEnv),
+        draft("worker", cfg.workerEnabled, cfg.workerImage || cfg.backendImage, undefined, undefined, cfg.workerCommand ?? [], cfg.workerEnv, cfg.workerSecrets, cfg.workerRequiredEnv),
+        draft("frontend", cfg.frontendEnabled, cfg.frontendImage, cfg.frontendPort, cfg.frontendHealthPath, [], cfg.frontendEnv, cfg.frontendSecrets, cfg.frontendRequiredEnv),
+    ];
+}
+
+function checkServiceEnv(cfg: PlainConfig, services: ServiceDraft[], fix: FixCommands, problems: ConfigProblem[]): void {
+    const guardrailNames = [cfg.llmEnabledEnv, cfg.ruleFallbackEnv, cfg.notificationSendCapEnv].filter(Boolean);
+    for (const s of services) {
+        const envKey = `${s.role}Env`;
+        const secretsKey = `${s.role}Secrets`;
+        const seen = new Set<string>();
+        for (const e of s.envEntries) {
+            const where = `${envKey}[${e.index}]`;
+            if (seen.has(e.name)) {
+                problems.push({ key: where, problem: `sets ${e.name} a second time`, fix: fix.removePath(where) });
+            }
+            seen.add(e.name);
+            if (s.settings.derivedEnv.includes(e.name)) {
+                problems.push({
+                    key: where,
+                    problem: `${e.name} is derived by Gatehouse (${derivedFrom(cfg, e.name)}); it must not be typed in`,
+                    fix: fix.removePath(where),
+                });
+            } else if (s.role !== "frontend" && guardrailNames.includes(e.name)) {
+                problems.push({
+                    key: where,
+                    problem: `${e.name} carries a release guardrail; set the guardrail key instead of the env var`,
+                    fix: fix.removePath(where),
+                });
+            } else if (s.secretList.includes(e.name) || cfg.llmProviderKeys.includes(e.name)) {
+                problems.push({
+                    key: where,
+                    problem: `${e.name} is a secret but this entry gives it a plaintext value`,
+                    fix: fix.removePath(where),
+                });
+            } else if (LOOKS_SECRET.test(e.name) && !BROWSER_VISIBLE.test(e.name)) {
+                problems.push({
+                    key: where,
+                    problem: `${e.name} looks like a secret but is set in plaintext; secrets come from encrypted config`,
+                    fix: [
+                        fix.removePath(where),
+                        fix.setPath(`${secretsKey}[${s.secretList.length}]`, e.name),
+                        fix.setSecret(e.name),
+                    ].join(" && "),
+                });
+            }
+            checkTypedValue(cfg, e, where, fix, problems);
+        }
+        s.secretList.forEach((name, index) => {
+            const where = `${secretsKey}[${index}]`;
+            if (s.settings.derivedEnv.includes(name)) {
+                problems.push({
+                    key: where,
+                    problem: `${name} is derived by Gatehouse (${derivedFrom(cfg, name)}); it must not be typed in`,
+                    fix: fix.removePath(where),
+                });
+            } else if (BROWSER_VISIBLE.test(name)) {
+                problems.push({
+                    key: where,
+                    problem: `${name} is shipped to every browser, so it can never be a secret`,
+                    fix: fix.removePath(where),
+                });
+            }
+        });
+        if (!s.settings.enabled) continue;
+        const provided = new Set([
+            ...Object.keys(s.settings.env),
+            ...s.settings.secretEnv,
+            ...s.settings.derivedEnv,
+        ]);
+        for (const name of s.requiredEnv) {
+            if (provided.has(name)) continue;
+            const addSecret = [fix.setPath(`${secretsKey}[${s.secretList.length}]`, name), fix.setSecret(name)].join(" && ");
+            problems.push({
+                key: `${s.role}RequiredEnv`,
+                problem: `the ${s.role} requires ${name} but no plain, secret or derived value provides it`,
+                fix: LOOKS_SECRET.test(name) ? addSecret : fix.setPath(`${envKey}[${s.envEntries.length}]`, `${name}=<value>`),
+            });
+        }
+    }
+}
+
+function checkTypedValue(
+    cfg: PlainConfig,
+    e: { name: string; value: string },
+    where: string,
+    fix: FixCommands,
+    problems: ConfigProblem[],
+): void {
+    if (cfg.integerEnv.includes(e.name) && !/^-?\d+$/.test(e.value)) {
+        problems.push({
+            key: where,
+            problem: `${e.name} must be a whole number (integerEnv), got ${JSON.stringify(e.value)}`,
+            fix: fix.setPath(where, `${e.name}=<number>`),
+        });
+    }
+    if (cfg.booleanEnv.includes(e.name) && e.value !== "true" && e.value !== "false") {
+        problems.push({
+            key: where,
+            problem: `${e.name} must be true or false (booleanEnv), got ${JSON.stringify(e.value)}`,
+            fix: fix.setPath(where, `${e.name}=<true|false>`),
+        });
+    }
+}
+
+function derivedFrom(cfg: PlainConfig, name: string): string {
+    if (name === cfg.databaseUrlEnv) return "the managed database's URL";
+    if (name === cfg.redisUrlEnv) return "the managed Redis URL";
+    return "the backend's public URL";
+}
+
+function checkProductionRules(cfg: PlainConfig, services: ServiceDraft[], fix: FixCommands, problems: ConfigProblem[]): void {
+    const expected = new Map(
+        cfg.productionEnv.map((entry) => {
+            const at = entry.indexOf("=");
+            return [entry.slice(0, at), entry.slice(at + 1)] as const;
+        }),
+    );
+    const forbidden = cfg.productionForbiddenEnv.map(globToRegExp);
+    for (const s of services) {
+        if (!s.settings.enabled) continue;
+        for (const e of s.envEntries) {
+            const where = `${s.role}Env[${e.index}]`;
+            const want = expected.get(e.name);
+            if (want !== undefined && e.value !== want) {
+                problems.push({
+                    key: where,
+                    problem: `${e.name} must be ${JSON.stringify(want)} in production (productionEnv), got ${JSON.stringify(e.value)}`,
+                    fix: fix.setPath(where, `${e.name}=${want}`),
+                });
+            }
+            if (forbidden.some((re) => re.test(e.name))) {
+                problems.push({
+                    key: where,
+                    problem: `${e.name} must not be overridden in production (productionForbiddenEnv)`,
+                    fix: fix.removePath(where),
+                });
+            }
+        }
+        s.secretList.forEach((name, index) => {
+            if (forbidden.some((re) => re.test(name))) {
+                const where = `${s.role}Secrets[${index}]`;
+                problems.push({
+                    key: where,
+                    problem: `${name} must not be overridden in production (productionForbiddenEnv)`,
+                    fix: fix.removePath(where),
+                });
+            }
+        });
+    }
+}
+
+function globToRegExp(pattern: string): RegExp {
+    return new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+}
+
+function checkImages(cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
+    if (cfg.target !== "aws") return;
+    if (!cfg.backendImage) {
+        problems.push({ key: "backendImage", problem: "is required on the aws target", fix: fix.set("backendImage", "<image>") });
+    }
+    if (cfg.frontendEnabled && !cfg.frontendImage) {
+        problems.push({
+            key: "frontendImage",
+            problem: "is required on the aws target while frontendEnabled is true",
+            fix: fix.set("frontendImage", "<image>"),
+        });
+    }
+}
+
+/** The secret config keys this configuration needs: every listed secret, and the LLM keys while the LLM is on. */
+export function neededSecrets(cfg: Pick<PlainConfig, "backendSecrets" | "workerSecrets" | "frontendSecrets" | "workerEnabled" | "frontendEnabled" | "llmEnabled" | "llmProviderKeys">): string[] {
+    const names = new Set<string>(cfg.backendSecrets ?? []);
+    if (cfg.workerEnabled) (cfg.workerSecrets ?? []).forEach((n) => names.add(n));
+    if (cfg.frontendEnabled) (cfg.frontendSecrets ?? []).forEach((n) => names.add(n));
+    if (cfg.llmEnabled) (cfg.llmProviderKeys ?? []).forEach((n) => names.add(n));
+    return [...names].sort();
+}
+
+function checkSecretValues(input: ConfigInput, secretNames: string[], fix: FixCommands, problems: ConfigProblem[]): void {
+    for (const name of secretNames) {
+        if (input.project.declarations[name]) {
+            problems.push({
+                key: name,
+                problem: "is declared as a plain key in Pulumi.yaml and cannot also name a secret env var",
+                fix: "rename the env var in the stack's *Secrets list",
+            });
+        } else if (input.values[name] === undefined) {
+            problems.push({ key: name, problem: "secret is not set", fix: fix.setSecret(name) });
+        } else if (!input.secretKeys.has(name)) {
+            problems.push({
+                key: name,
+                problem: `is stored in plaintext in Pulumi.${input.stack}.yaml; secrets must be encrypted`,
+                fix: fix.setSecret(name),
+            });
+        }
+    }
+}
+
+function checkUnknownKeys(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
+    // A leftover LLM key stays legal while the guardrail has the LLM switched off.
+    const known = new Set([...neededSecrets(cfg), ...(cfg.llmProviderKeys ?? [])]);
+    for (const key of Object.keys(input.values)) {
+        if (input.project.declarations[key] || known.has(key)) continue;
+        problems.push({
+            key,
+            problem: "is not a Gatehouse key (a typo, or a secret no *Secrets list names any more)",
+            fix: fix.remove(key),
+        });
+    }
+}

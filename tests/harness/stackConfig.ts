@@ -1,0 +1,123 @@
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { neededSecrets, readProjectFile } from "../../components/config";
+
+export const REPO_ROOT = path.join(__dirname, "..", "..");
+
+export interface StackConfigOptions {
+    /** Plain keys to set or replace, as the stack file would spell them (arrays stay arrays). */
+    set?: Record<string, unknown>;
+    /** Keys to drop from the stack file before loading. */
+    remove?: string[];
+    /** Secret values to use instead of generated test values (or in addition to them). */
+    secrets?: Record<string, string>;
+    /** Secrets the harness must not supply, as if the operator never set them. */
+    omitSecrets?: string[];
+    /** Keys to set in plaintext, as if the operator forgot `--secret`. */
+    plaintext?: Record<string, string>;
+}
+
+export interface LoadedStack {
+    stack: string;
+    project: string;
+    /** Full keys (`gatehouse:app`) to the strings the program receives. */
+    config: Record<string, string>;
+    /** Full keys whose values are secret. */
+    secretKeys: string[];
+    /** Secret env var name to the test value supplied for it. */
+    secretValues: Record<string, string>;
+}
+
+/**
+ * Loads Pulumi.yaml and Pulumi.<stack>.yaml the way the CLI does before it
+ * starts the program: declared defaults applied, declared types checked,
+ * missing required keys refused, and values turned into the strings the
+ * program sees (lists as JSON). Secrets get generated test values, marked secret.
+ */
+export function loadStackConfig(stack: string, options: StackConfigOptions = {}): LoadedStack {
+    const project = readProjectFile(path.join(REPO_ROOT, "Pulumi.yaml"));
+    const stackFile = path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+    const raw: Record<string, unknown> = { ...(YAML.parse(fs.readFileSync(stackFile, "utf8"))?.config ?? {}) };
+    const prefix = `${project.name}:`;
+    const full = (key: string) => (key.includes(":") ? key : prefix + key);
+
+    for (const key of options.remove ?? []) delete raw[full(key)];
+    for (const [key, value] of Object.entries(options.set ?? {})) raw[full(key)] = value;
+
+    for (const [key, value] of Object.entries(raw)) {
+        if (value !== null && typeof value === "object" && "secure" in (value as object)) {
+            throw new Error(`${path.basename(stackFile)} holds an encrypted value for ${key}; stack files in the repo hold no secrets`);
+        }
+    }
+
+    const missing: string[] = [];
+    for (const [key, decl] of Object.entries(project.declarations)) {
+        const value = raw[prefix + key];
+        if (value === undefined) {
+            if (decl.default === undefined) missing.push(key);
+            else raw[prefix + key] = decl.default;
+        } else if (!matchesDeclaredType(decl.type, value)) {
+            throw new Error(`Stack '${stack}' with configuration key '${key}' must be of type '${decl.type}'`);
+        }
+    }
+    if (missing.length > 0) {
+        throw new Error(`Stack '${stack}' is missing configuration value(s) ${missing.map((k) => `'${k}'`).join(", ")}`);
+    }
+
+    const config: Record<string, string> = {};
+    for (const [key, value] of Object.entries(raw)) config[key] = toConfigString(value);
+
+    const plain = (key: string) => raw[prefix + key] as any;
+    const names = neededSecrets({
+        backendSecrets: plain("backendSecrets"),
+        workerSecrets: plain("workerSecrets"),
+        frontendSecrets: plain("frontendSecrets"),
+        workerEnabled: plain("workerEnabled") === true || plain("workerEnabled") === "true",
+        frontendEnabled: plain("frontendEnabled") === true || plain("frontendEnabled") === "true",
+        llmEnabled: plain("llmEnabled") === true || plain("llmEnabled") === "true",
+        llmProviderKeys: plain("llmProviderKeys"),
+    });
+    const secretValues: Record<string, string> = {};
+    for (const name of names) secretValues[name] = testSecretValue(name);
+    Object.assign(secretValues, options.secrets ?? {});
+    for (const name of options.omitSecrets ?? []) delete secretValues[name];
+
+    const secretKeys: string[] = [];
+    for (const [name, value] of Object.entries(secretValues)) {
+        config[full(name)] = value;
+        secretKeys.push(full(name));
+    }
+    for (const [name, value] of Object.entries(options.plaintext ?? {})) {
+        config[full(name)] = value;
+        const at = secretKeys.indexOf(full(name));
+        if (at >= 0) secretKeys.splice(at, 1);
+        delete secretValues[name];
+    }
+    return { stack, project: project.name, config, secretKeys, secretValues };
+}
+
+/** A value no real config would contain, so a leak scan that finds it found a leak. */
+export function testSecretValue(name: string): string {
+    return `gh-test-${name.toLowerCase()}-${crypto.randomBytes(6).toString("hex")}`;
+}
+
+function matchesDeclaredType(type: string, value: unknown): boolean {
+    switch (type) {
+        case "string":
+            return typeof value === "string";
+        case "integer":
+            return Number.isInteger(value) || (typeof value === "string" && /^-?\d+$/.test(value));
+        case "boolean":
+            return typeof value === "boolean" || value === "true" || value === "false";
+        case "array":
+            return Array.isArray(value);
+        default:
+            return false;
+    }
+}
+
+function toConfigString(value: unknown): string {
+    return typeof value === "string" ? value : typeof value === "object" ? JSON.stringify(value) : String(value);
+}
