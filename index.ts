@@ -1,15 +1,27 @@
 import { readConfig } from "./components/config";
 import { App } from "./components/app";
+import { LocalTarget } from "./components/local/localTarget";
 
 // Pulumi runs an exported function as the program; tests call it once per test
 // under fresh mocks. Config -> components -> outputs, nothing else.
 export = async function gatehouse() {
     const config = readConfig();
     const app = new App(config.app, { config });
-    return {
+    const outputs = {
         app: config.app,
         release: config.release,
         target: config.target,
         envNames: app.envNames,
     };
+    if (config.target === "local") {
+        const local = new LocalTarget(config.app, { config }, { parent: app });
+        return {
+            ...outputs,
+            appUrl: local.appUrl,
+            snapshotFile: local.pipeline.snapshotFile,
+            migrationFiles: local.pipeline.migrationFiles,
+            gateReport: local.pipeline.gate.report,
+        };
+    }
+    return outputs;
 };

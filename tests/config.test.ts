@@ -1,4 +1,5 @@
 import { strict as assert } from "assert";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, readConfig, readProjectFile, validateConfig } from "../components/config";
 import { configSchema } from "../components/config/schema";
@@ -33,7 +34,7 @@ function validateStack(
     // Raw strings the CLI would have refused already; the program must refuse them too.
     Object.assign(values, rawValues);
     const secretKeys = new Set(loaded.secretKeys.map((k) => k.slice(prefix.length)));
-    return validateConfig({ stack, project: readProjectFile(), values, secretKeys });
+    return validateConfig({ stack, project: readProjectFile(), values, secretKeys, projectDir: path.join(__dirname, "..") });
 }
 
 describe("configuration", () => {

@@ -1,15 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "./problems";
-import { readProjectFile } from "./declarations";
+import * as path from "path";
+import { PROJECT_FILE, readProjectFile } from "./declarations";
 import { Settings, validateConfig } from "./validate";
 
 export { ConfigError, ConfigProblem } from "./problems";
-export { Role, ROLES, ServiceSettings, Settings, validateConfig, neededSecrets } from "./validate";
+export { Role, ROLES, ServiceSettings, Settings, ReleaseSettings, MigrationSettings, LocalSettings, validateConfig, neededSecrets } from "./validate";
 export { readProjectFile, PROJECT_FILE } from "./declarations";
 
 /** The stack's validated configuration; secret values only as Pulumi secrets. */
 export interface GatehouseConfig extends Settings {
     secrets: Record<string, pulumi.Output<string>>;
+    /** Absolute path of the project (relative config paths start here). */
+    projectDir: string;
+    /** localDatabaseUrl as a secret, when set. */
+    localDatabaseUrl?: pulumi.Output<string>;
 }
 
 // The SDK keeps "which keys were stored encrypted" behind this internal
@@ -33,10 +38,12 @@ export function readConfig(): GatehouseConfig {
         if (isConfigSecret(fullKey)) secretKeys.add(key);
     }
     const stack = pulumi.getStack();
-    const { settings, problems } = validateConfig({ stack, project, values, secretKeys });
+    const projectDir = path.dirname(PROJECT_FILE);
+    const { settings, problems } = validateConfig({ stack, project, values, secretKeys, projectDir });
     if (problems.length > 0) throw new ConfigError(stack, problems);
 
     const config = new pulumi.Config(project.name);
     const secrets = Object.fromEntries(settings.secretNames.map((name) => [name, config.requireSecret(name)]));
-    return { ...settings, secrets };
+    const localDatabaseUrl = settings.local.externalDatabase ? config.requireSecret("localDatabaseUrl") : undefined;
+    return { ...settings, secrets, projectDir, localDatabaseUrl };
 }

@@ -67,6 +67,21 @@ export const configSchema = z.object({
     ruleFallbackEnv: optionalEnvName,
     notificationSendCap: z.number().int().min(0),
     notificationSendCapEnv: optionalEnvName,
+
+    migrationMode: z.enum(["runner", "command", "none"]),
+    migrationsDir: z.string().min(1),
+    migrationCommand: z.string(),
+    migrationBaseline: z.union([z.literal(""), z.string().regex(/^\d+$/, { error: "must be a migration version number, e.g. 019" })]),
+    rehearsal: z.boolean(),
+    schemaExpectations: z.string(),
+    gateSpec: z.string(),
+    snapshotKeep: z.number().int().min(1),
+
+    localDatabaseUrl: z.union([z.literal(""), z.string().regex(/^postgres(ql)?:\/\//, { error: "must be a postgres:// URL" })]),
+    localPostgresPort: port,
+    localAppCommand: z.string(),
+    localAppPort: port,
+    localPromoteCommand: z.string(),
 });
 
 export type PlainConfig = z.infer<typeof configSchema>;

@@ -1,3 +1,8 @@
+import * as path from "path";
+import { GateSpec } from "../release/gate";
+import { readGateSpec } from "../release/gateSpec";
+import { MigrationFile, readMigrationDir } from "../release/migrationFiles";
+import { readExpectations } from "../release/verify";
 import { ConfigProblem, FixCommands } from "./problems";
 import { DecodedValue, ProjectFile, decodeValue } from "./declarations";
 import { PlainConfig, configSchema } from "./schema";
@@ -35,6 +40,31 @@ export interface Settings {
     guardrails: { llmEnabled: boolean; ruleFallbackForced: boolean; notificationSendCap: number };
     /** Every secret config key the stack needs, sorted. */
     secretNames: string[];
+    releaseSteps: ReleaseSettings;
+    local: LocalSettings;
+}
+
+export type MigrationSettings =
+    | { mode: "runner"; dir: string; files: MigrationFile[]; baseline?: string }
+    | { mode: "command"; command: string }
+    | { mode: "none" };
+
+export interface ReleaseSettings {
+    migrations: MigrationSettings;
+    rehearsal: boolean;
+    /** Absolute path of the schema expectations file, if any. */
+    expectationsFile?: string;
+    gate: GateSpec;
+    snapshotKeep: number;
+}
+
+export interface LocalSettings {
+    /** True when localDatabaseUrl is set (read it as a secret); false means the embedded PostgreSQL. */
+    externalDatabase: boolean;
+    postgresPort: number;
+    appCommand: string;
+    appPort: number;
+    promoteCommand: string;
 }
 
 export interface ConfigInput {
@@ -44,6 +74,8 @@ export interface ConfigInput {
     values: Record<string, string>;
     /** Project-namespace keys whose values are stored encrypted. */
     secretKeys: ReadonlySet<string>;
+    /** Where relative paths in config (migrationsDir, gateSpec, ...) start. */
+    projectDir: string;
 }
 
 // Names that hold credentials by convention. A plain value under such a name is
@@ -68,6 +100,8 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
     const secretNames = neededSecrets(cfg);
     checkSecretValues(input, secretNames, fix, problems);
     checkUnknownKeys(input, cfg, fix, problems);
+    const releaseSteps = readReleaseSettings(input, cfg, fix, problems);
+    checkLocalTarget(input, cfg, fix, problems);
 
     return {
         problems,
@@ -87,8 +121,64 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
                 notificationSendCap: cfg.notificationSendCap,
             },
             secretNames,
+            releaseSteps,
+            local: {
+                externalDatabase: cfg.localDatabaseUrl !== "",
+                postgresPort: cfg.localPostgresPort,
+                appCommand: cfg.localAppCommand,
+                appPort: cfg.localAppPort,
+                promoteCommand: cfg.localPromoteCommand,
+            },
         },
     };
+}
+
+/** Reads the files the release steps use, turning each file's error into a problem on its key. */
+function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): ReleaseSettings {
+    const resolve = (p: string) => path.resolve(input.projectDir, p);
+    const attempt = <T>(key: string, value: string, read: () => T): T | undefined => {
+        try {
+            return read();
+        } catch (err: any) {
+            problems.push({ key, problem: err.message.split("\n").join("\n        "), fix: fix.set(key, value || "<file>") });
+            return undefined;
+        }
+    };
+    let migrations: MigrationSettings = { mode: "none" };
+    if (cfg.migrationMode === "runner") {
+        const files = attempt("migrationsDir", cfg.migrationsDir, () => readMigrationDir(resolve(cfg.migrationsDir))) ?? [];
+        migrations = { mode: "runner", dir: cfg.migrationsDir, files, baseline: cfg.migrationBaseline || undefined };
+    } else if (cfg.migrationMode === "command") {
+        if (!cfg.migrationCommand) {
+            problems.push({ key: "migrationCommand", problem: "is required while migrationMode is command", fix: fix.set("migrationCommand", "'<command>'") });
+        }
+        migrations = { mode: "command", command: cfg.migrationCommand };
+    }
+    const expectationsFile = cfg.schemaExpectations ? resolve(cfg.schemaExpectations) : undefined;
+    if (expectationsFile) attempt("schemaExpectations", cfg.schemaExpectations, () => readExpectations(expectationsFile));
+    const gate: GateSpec = (cfg.gateSpec ? attempt("gateSpec", cfg.gateSpec, () => readGateSpec(resolve(cfg.gateSpec))) : undefined) ?? {
+        deadlineSeconds: 60,
+        intervalMs: 250,
+        checks: [{ name: "health", request: { method: "GET", path: cfg.backendHealthPath }, expect: { status: 200 }, repeat: 2 }],
+    };
+    return { migrations, rehearsal: cfg.rehearsal, expectationsFile, gate, snapshotKeep: cfg.snapshotKeep };
+}
+
+function checkLocalTarget(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
+    if (cfg.localDatabaseUrl && !input.secretKeys.has("localDatabaseUrl")) {
+        let password = "";
+        try {
+            password = new URL(cfg.localDatabaseUrl).password;
+        } catch {
+            // the schema already reported a malformed URL
+        }
+        if (password) {
+            problems.push({ key: "localDatabaseUrl", problem: "holds a password in plaintext; set it as a secret", fix: fix.setSecret("localDatabaseUrl") });
+        }
+    }
+    if (cfg.target === "local" && !cfg.localAppCommand) {
+        problems.push({ key: "localAppCommand", problem: "is required on the local target (the command that starts the app)", fix: fix.set("localAppCommand", "'<command>'") });
+    }
 }
 
 /**

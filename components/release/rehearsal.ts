@@ -1,13 +1,31 @@
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import { Client } from "pg";
 import { databaseName, urlForDatabase } from "./pgTools";
 import { RunResult, migrateUp } from "./runner";
 import { restoreSnapshot } from "./snapshot";
 
+/**
+ * The second checklist's migration dry-run: restore the release snapshot into
+ * a scratch database on the same server, run `rehearse` against it, drop it.
+ * A failure here stops the release before the real database changes.
+ */
+export async function withScratchCopy<T>(databaseUrl: string, snapshot: string, rehearse: (scratchUrl: string) => Promise<T>): Promise<T> {
+    const scratch = `${databaseName(databaseUrl).slice(0, 30)}_rehearsal_${crypto.randomBytes(4).toString("hex")}`;
+    await adminQuery(databaseUrl, `CREATE DATABASE "${scratch}"`);
+    try {
+        const scratchUrl = urlForDatabase(databaseUrl, scratch);
+        await restoreSnapshot({ snapshot, databaseUrl: scratchUrl });
+        return await rehearse(scratchUrl);
+    } catch (err: any) {
+        throw new Error(`rehearsal failed on a copy of the release snapshot, the real database was not touched: ${err.message}`);
+    } finally {
+        await adminQuery(databaseUrl, `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`);
+    }
+}
+
 export interface RehearsalOptions {
-    /** The real database; the scratch copy is created on the same server. */
     databaseUrl: string;
-    /** The release snapshot to restore into the scratch copy. */
     snapshot: string;
     dir: string;
     baseline?: string;
@@ -15,31 +33,21 @@ export interface RehearsalOptions {
     log?: (line: string) => void;
 }
 
-/**
- * The second checklist's migration dry-run: restore the release snapshot into
- * a scratch database, apply the pending migrations there, drop it. A failure
- * here stops the release before the real database changes.
- */
-export async function rehearseMigrations(options: RehearsalOptions): Promise<RunResult> {
-    const log = options.log ?? (() => {});
-    const scratch = `${databaseName(options.databaseUrl).slice(0, 30)}_rehearsal_${crypto.randomBytes(4).toString("hex")}`;
-    await adminQuery(options.databaseUrl, `CREATE DATABASE "${scratch}"`);
-    try {
-        const scratchUrl = urlForDatabase(options.databaseUrl, scratch);
-        await restoreSnapshot({ snapshot: options.snapshot, databaseUrl: scratchUrl });
-        const result = await migrateUp({
-            databaseUrl: scratchUrl,
-            dir: options.dir,
-            baseline: options.baseline,
-            release: options.release,
-        });
-        log(`rehearsal: ${result.applied.length} pending migration(s) apply cleanly to a copy of the release snapshot`);
+/** Applies the pending migration files to a scratch copy of the release snapshot. */
+export function rehearseMigrations(options: RehearsalOptions): Promise<RunResult> {
+    return withScratchCopy(options.databaseUrl, options.snapshot, async (scratchUrl) => {
+        const result = await migrateUp({ databaseUrl: scratchUrl, dir: options.dir, baseline: options.baseline, release: options.release });
+        options.log?.(`rehearsal: ${result.applied.length} pending migration(s) apply cleanly to a copy of the release snapshot`);
         return result;
-    } catch (err: any) {
-        throw new Error(`rehearsal failed on a copy of the release snapshot, the real database was not touched: ${err.message}`);
-    } finally {
-        await adminQuery(options.databaseUrl, `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`);
-    }
+    });
+}
+
+/** Runs an app's own migration command (e.g. alembic upgrade head) against a scratch copy. */
+export function rehearseCommand(options: { databaseUrl: string; snapshot: string; command: string; log?: (line: string) => void }): Promise<void> {
+    return withScratchCopy(options.databaseUrl, options.snapshot, async (scratchUrl) => {
+        execFileSync("/bin/sh", ["-c", options.command], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, DATABASE_URL: scratchUrl } });
+        options.log?.("rehearsal: the migration command succeeds on a copy of the release snapshot");
+    });
 }
 
 async function adminQuery(databaseUrl: string, text: string): Promise<void> {

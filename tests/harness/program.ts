@@ -9,6 +9,16 @@ export interface RunOptions extends StackConfigOptions {
     preview?: boolean;
     /** The program to run; index.ts unless a harness test brings its own. */
     program?: () => Promise<Record<string, any>>;
+    /** Run the stack file under another stack name (keeps .gatehouse/<stack>/ of tests apart). */
+    stackName?: string;
+}
+
+/** A run that failed; carries what was registered up to the failure. */
+export class RunFailure extends Error {
+    constructor(message: string, readonly registrations: Registration[]) {
+        super(message);
+        this.name = "RunFailure";
+    }
 }
 
 export interface RunResult {
@@ -34,7 +44,12 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
     try {
         const { loaded, mocks } = await prepareStack(stack, options);
         const program: () => Promise<Record<string, any>> = options.program ?? require("../../index");
-        const outputs = await resolveDeep(await program());
+        let outputs: Record<string, any> = {};
+        try {
+            outputs = await resolveDeep(await program());
+        } catch (err) {
+            failures.push(err);
+        }
         await pulumi.runtime.disconnect();
         // Let rejections of registrations nobody awaited reach the listener.
         await new Promise((r) => setImmediate(r));
@@ -44,7 +59,10 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
                 ...failed.map((r) => `${r.type} ${r.name}: ${r.error!.message}`),
                 ...failures.map((f) => (f instanceof Error ? f.message : String(f))),
             ];
-            throw new Error(`registration failed:\n${[...new Set(lines)].join("\n")}`);
+            // A config error is the program's own message; keep its type for tests.
+            const configError = failures.find((f: any) => f?.name === "ConfigError");
+            if (configError && failed.length === 0) throw configError;
+            throw new RunFailure(`registration failed:\n${[...new Set(lines)].join("\n")}`, mocks.registrations);
         }
         return {
             stack: loaded,
@@ -75,7 +93,7 @@ export async function prepareStack(
 ): Promise<{ loaded: LoadedStack; mocks: RecordingMocks }> {
     const loaded = loadStackConfig(stack, options);
     const mocks = new RecordingMocks(options.answer ?? echo());
-    await pulumi.runtime.setMocks(mocks, loaded.project, stack, options.preview ?? false);
+    await pulumi.runtime.setMocks(mocks, loaded.project, options.stackName ?? stack, options.preview ?? false);
     pulumi.runtime.setAllConfig(loaded.config, loaded.secretKeys);
     return { loaded, mocks };
 }

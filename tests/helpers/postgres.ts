@@ -18,7 +18,7 @@ export function adminUrl(): Promise<string> {
 
 async function findOrStartServer(): Promise<{ adminUrl: string; stop(): Promise<void> }> {
     if (await answers(LOCAL_URL)) return { adminUrl: LOCAL_URL, stop: async () => {} };
-    const { startEmbeddedPostgres } = await import("../../scripts/lib/embeddedPostgres");
+    const { startEmbeddedPostgres } = await import("../../components/local/embeddedPostgres");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gatehouse-pg-"));
     const embedded = await startEmbeddedPostgres({ dataDir: dir, persistent: false });
     return {

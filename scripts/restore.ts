@@ -1,0 +1,17 @@
+import { redactUrl } from "../components/release/pgTools";
+import { restoreSnapshot } from "../components/release/snapshot";
+import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
+
+const USAGE = "npm run restore -- --snapshot <file> --database-url <url of an empty database>";
+
+runCli("restore", async () => {
+    const { values } = parseCli(USAGE, { snapshot: { type: "string" }, "database-url": { type: "string" } });
+    const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
+    const snapshot = required(values.snapshot, "--snapshot", USAGE);
+    const { tables } = await restoreSnapshot({ snapshot, databaseUrl });
+    console.log(`restored ${snapshot} into ${redactUrl(databaseUrl)}: ${tables} table(s)`);
+    console.log("next steps:");
+    console.log(`  1. check the restored data: psql '${redactUrl(databaseUrl)}'`);
+    console.log("  2. point the stack at it (local target): pulumi config set --stack <stack> localDatabaseUrl '<url>' (add --secret if the URL has a password)");
+    console.log("  3. release: pulumi up --stack <stack>; the old database is left untouched until you drop it yourself");
+});

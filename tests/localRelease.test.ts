@@ -1,0 +1,136 @@
+import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { freePort } from "../components/local/embeddedPostgres";
+import { gatehouseCli } from "../components/release/pipeline";
+import { Executed, executingAnswer } from "./harness/executor";
+import { findSecretLeaks } from "./harness/mocks";
+import { RunFailure, RunOptions, runStack } from "./harness/program";
+import { REPO_ROOT } from "./harness/stackConfig";
+import { freshDatabase, sql } from "./helpers/postgres";
+
+// The whole program on the local stack, with mocks that execute every command
+// resource and the serialized health-gate provider, against real PostgreSQL
+// and the demo app.
+describe("a local release, executed for real", function () {
+    this.timeout(180_000);
+    let db: Awaited<ReturnType<typeof freshDatabase>>;
+    let stackName: string;
+    let port: number;
+    let executed: Executed[];
+
+    beforeEach(async () => {
+        db = await freshDatabase("release");
+        stackName = `local-test-${crypto.randomBytes(3).toString("hex")}`;
+        port = await freePort();
+        executed = [];
+    });
+    afterEach(async () => {
+        const stop = gatehouseCli("local-app", ["stop", "--state-dir", `.gatehouse/${stackName}`, "--port", String(port)]);
+        execFileSync("/bin/sh", ["-c", stop], { cwd: REPO_ROOT, stdio: "ignore" });
+        fs.rmSync(path.join(REPO_ROOT, ".gatehouse", stackName), { recursive: true, force: true });
+        await db.drop();
+    });
+
+    const release = (id: string, options: RunOptions = {}) =>
+        runStack("local", {
+            stackName,
+            answer: executingAnswer(executed),
+            ...options,
+            set: { release: id, localAppPort: port, ...(options.set ?? {}) },
+            secrets: { localDatabaseUrl: db.url, ...(options.secrets ?? {}) },
+        });
+
+    const ran = (fragment: string) => executed.filter((e) => e.name.includes(fragment));
+    const trackedFiles = async () =>
+        (await sql(db.url, "SELECT version, release_id FROM gatehouse_migrations ORDER BY version")).map((r) => `${r.version}@${r.release_id}`);
+
+    it("applies 020-022 in order, verifies the schema, passes the gate and promotes", async () => {
+        const run = await release("r1");
+        assert.deepEqual(await trackedFiles(), ["001@r1", "020@r1", "021@r1", "022@r1"]);
+        assert.deepEqual(run.outputs.migrationFiles, ["001_initial_schema.sql", "020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql"]);
+
+        // Each step started only after the one before it finished.
+        const steps = ["snapshot", "rehearsal", "migration-001", "migration-020", "migration-021", "migration-022", "verify-schema", "deploy", "gate", "promote"];
+        const timeline = steps.map((s) => {
+            const r = run.registrations.find((reg) => reg.name.endsWith(s) || reg.name.includes(`-${s}-`));
+            assert.ok(r, `no ${s} step registered`);
+            return { step: s, start: r.start, end: r.end! };
+        });
+        for (let i = 1; i < timeline.length; i++) {
+            assert.ok(timeline[i].start >= timeline[i - 1].end, `${timeline[i].step} started before ${timeline[i - 1].step} finished`);
+        }
+
+        assert.ok(fs.existsSync(path.join(REPO_ROOT, run.outputs.snapshotFile)), "the release snapshot exists");
+        assert.match(ran("verify-schema")[0].stdout, /schema verified: \d+ expectation\(s\) from checks\/kifu\.schema\.yaml hold/);
+        assert.match(run.outputs.gateReport, /health gate passed/);
+        const ledger = fs.readFileSync(path.join(REPO_ROOT, ".gatehouse", stackName, "releases.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+        assert.deepEqual(ledger.map((e) => e.release), ["r1"]);
+        assert.equal(ledger[0].snapshot, run.outputs.snapshotFile);
+
+        // The smoke checks' data is marked as such.
+        const smokeUsers = await sql(db.url, "SELECT smoke_test_release FROM users");
+        assert.deepEqual(smokeUsers.map((u) => u.smoke_test_release), ["r1"]);
+        assert.deepEqual(findSecretLeaks(run.registrations, run.stack.secretValues), []);
+    });
+
+    it("a second release with no changes applies nothing", async () => {
+        await release("r1");
+        const before = await sql(db.url, "SELECT version, applied_at FROM gatehouse_migrations ORDER BY version");
+        executed.length = 0;
+        await release("r2");
+        assert.deepEqual(await sql(db.url, "SELECT version, applied_at FROM gatehouse_migrations ORDER BY version"), before);
+        for (const e of ran("migration-")) assert.match(e.stdout, /no pending migrations\napplied 0, already applied 4/);
+        assert.match(ran("rehearsal")[0].stdout, /rehearsal: 0 pending migration\(s\)/);
+        assert.ok(ran("promote").length === 1, "the new release is still gated and promoted");
+    });
+
+    it("a failing migration stops before the deploy step with nothing half-applied", async () => {
+        const dir = copyMigrationsWith({
+            "023_broken.sql": "CREATE TABLE pack_tags (id int);\nALTER TABLE summary_packs ADD COLUMN tag_id int REFERENCES no_such_table (id);\n",
+        });
+        const err = await release("r1", { set: { migrationsDir: dir, rehearsal: false } }).then(
+            () => assert.fail("the release succeeded"),
+            (e) => e,
+        );
+        assert.ok(err instanceof RunFailure, String(err));
+        assert.match(err.message, /023_broken\.sql:2: relation "no_such_table" does not exist .*the file was rolled back; later files were not applied/);
+        assert.deepEqual(await trackedFiles(), ["001@r1", "020@r1", "021@r1", "022@r1"]);
+        assert.equal((await sql(db.url, "SELECT to_regclass('pack_tags') IS NULL AS absent"))[0].absent, true);
+        for (const step of ["verify-schema", "deploy", "promote"]) assert.deepEqual(ran(step), [], `${step} ran`);
+        assert.ok(!err.registrations.some((r: any) => r.name.endsWith("-gate")), "the gate was not even registered");
+    });
+
+    it("the rehearsal catches a failing migration before the real database changes at all", async () => {
+        await release("r1");
+        const dir = copyMigrationsWith({ "023_broken.sql": "ALTER TABLE nowhere ADD COLUMN x int;\n" });
+        executed.length = 0;
+        await assert.rejects(release("r2", { set: { migrationsDir: dir } }), /rehearsal failed on a copy of the release snapshot, the real database was not touched: 023_broken\.sql:1/);
+        assert.deepEqual(ran("migration-"), []);
+        assert.deepEqual(await trackedFiles(), ["001@r1", "020@r1", "021@r1", "022@r1"]);
+    });
+
+    it("a failing gate blocks promotion and names the failing check", async () => {
+        const spec = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gh-spec-")), "gate.yaml");
+        fs.writeFileSync(spec, "deadlineSeconds: 2\nintervalMs: 100\nchecks:\n  - name: teapot\n    request: { path: /health }\n    expect: { status: 418 }\n");
+        await assert.rejects(release("r1", { set: { gateSpec: spec } }), (err: any) => {
+            assert.match(err.message, /health gate FAILED against http:\/\/127\.0\.0\.1:\d+/);
+            assert.match(err.message, /FAIL teapot: failed after \d+ attempt\(s\) — status 200/);
+            assert.match(err.message, /Release r1 is not promoted/);
+            return true;
+        });
+        assert.deepEqual(ran("promote"), []);
+        assert.ok(!fs.existsSync(path.join(REPO_ROOT, ".gatehouse", stackName, "releases.jsonl")), "no ledger entry");
+    });
+});
+
+function copyMigrationsWith(extra: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-migrations-"));
+    const source = path.join(REPO_ROOT, "migrations");
+    for (const f of fs.readdirSync(source)) fs.copyFileSync(path.join(source, f), path.join(dir, f));
+    for (const [name, body] of Object.entries(extra)) fs.writeFileSync(path.join(dir, name), body);
+    return dir;
+}
