@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { ReleaseSettings } from "../config";
+import { CLI_BUILD_DIR, ensureCliBuild } from "./cliBuild";
 import { HealthGate } from "./healthGate";
 
 /** What the target (local or AWS) does for the deploy step. */
@@ -42,6 +43,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReleasePipelineArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:release:ReleasePipeline", name, {}, opts);
+        ensureCliBuild();
         const env = { DATABASE_URL: pulumi.secret(args.databaseUrl) };
         const step = (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra: Partial<command.local.CommandArgs> = {}, stepOpts: pulumi.CustomResourceOptions = {}) =>
             new command.local.Command(`${name}-${id}`, { create, environment: env, triggers: [args.release], ...extra }, { parent: this, dependsOn: after, ...stepOpts });
@@ -110,9 +112,9 @@ export class ReleasePipeline extends pulumi.ComponentResource {
     }
 }
 
-/** The command that runs one of Gatehouse's own CLIs from the project directory. */
+/** The command that runs one of Gatehouse's own CLIs (built by ensureCliBuild) from the project directory. */
 export function gatehouseCli(script: string, args: string[]): string {
-    return ["node", "-r", "ts-node/register/transpile-only", `scripts/${script}.ts`, ...args].map(shellQuote).join(" ");
+    return ["node", `${CLI_BUILD_DIR}/${script}.js`, ...args].map(shellQuote).join(" ");
 }
 
 export function shellQuote(word: string): string {

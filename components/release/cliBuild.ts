@@ -1,0 +1,45 @@
+import * as fs from "fs";
+import * as path from "path";
+
+const PROJECT_DIR = path.join(__dirname, "..", "..");
+/** Where the release steps' CLIs are built, relative to the project. */
+export const CLI_BUILD_DIR = ".gatehouse/build";
+const ENTRY_POINTS = ["migrate", "snapshot", "rehearse", "gate", "promote", "local-app"];
+
+/**
+ * Bundles the CLIs the release steps run into plain JavaScript (esbuild,
+ * ~150 ms, dependencies stay in node_modules). A step then starts in ~0.3 s
+ * instead of ~1.1 s under ts-node, which is most of a local release's
+ * overhead. Rebuilt only when a source file is newer than the build.
+ */
+export function ensureCliBuild(): void {
+    const outDir = path.join(PROJECT_DIR, CLI_BUILD_DIR);
+    const stamp = path.join(outDir, ".built-at");
+    const newest = newestSource([path.join(PROJECT_DIR, "components"), path.join(PROJECT_DIR, "scripts")]);
+    if (fs.existsSync(stamp) && Number(fs.readFileSync(stamp, "utf8")) >= newest) return;
+    const esbuild = require("esbuild") as typeof import("esbuild");
+    esbuild.buildSync({
+        entryPoints: ENTRY_POINTS.map((e) => path.join(PROJECT_DIR, "scripts", `${e}.ts`)),
+        outdir: outDir,
+        bundle: true,
+        platform: "node",
+        target: "node22",
+        format: "cjs",
+        packages: "external",
+        logLevel: "error",
+    });
+    fs.writeFileSync(stamp, String(newest));
+}
+
+function newestSource(dirs: string[]): number {
+    let newest = 0;
+    const walk = (dir: string) => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+            const full = path.join(dir, entry.name);
+            if (entry.isDirectory()) walk(full);
+            else if (entry.name.endsWith(".ts")) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+        }
+    };
+    dirs.forEach(walk);
+    return Math.ceil(newest);
+}
