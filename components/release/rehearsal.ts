@@ -45,7 +45,12 @@ export function rehearseMigrations(options: RehearsalOptions): Promise<RunResult
 /** Runs an app's own migration command (e.g. alembic upgrade head) against a scratch copy. */
 export function rehearseCommand(options: { databaseUrl: string; snapshot: string; command: string; log?: (line: string) => void }): Promise<void> {
     return withScratchCopy(options.databaseUrl, options.snapshot, async (scratchUrl) => {
-        execFileSync("/bin/sh", ["-c", options.command], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, DATABASE_URL: scratchUrl } });
+        try {
+            const out = execFileSync("/bin/sh", ["-c", options.command], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DATABASE_URL: scratchUrl } });
+            if (out.trim()) options.log?.(out.trim());
+        } catch (err: any) {
+            throw new Error(`\`${options.command}\` exited with ${err.status}: ${String(err.stderr || err.stdout || err.message).trim()}`);
+        }
         options.log?.("rehearsal: the migration command succeeds on a copy of the release snapshot");
     });
 }

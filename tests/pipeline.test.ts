@@ -1,0 +1,71 @@
+import { strict as assert } from "assert";
+import { echo, isSecretValue } from "./harness/mocks";
+import { runStack } from "./harness/program";
+
+// The release pipeline's resources as `pulumi preview` would list them, under
+// plain mocks (nothing executes here; tests/localRelease.test.ts runs it).
+describe("release pipeline resources", () => {
+    const COMMAND = "command:local:Command";
+
+    it("lists one migration resource per file, in order, each after the one before", async () => {
+        const run = await runStack("local", { answer: echo(5) });
+        const names = run.ofType(COMMAND).map((r) => r.name);
+        assert.deepEqual(names, [
+            "kifu-release-snapshot",
+            "kifu-release-rehearsal",
+            "kifu-release-migration-001-initial_schema",
+            "kifu-release-migration-020-guided_review",
+            "kifu-release-migration-021-ai_allowlist",
+            "kifu-release-migration-022-create_runs_and_summary_packs",
+            "kifu-release-verify-schema",
+            "kifu-deploy",
+            "kifu-promote",
+        ]);
+        const commands = run.ofType(COMMAND);
+        for (let i = 1; i < commands.length; i++) {
+            assert.ok(commands[i].start >= commands[i - 1].end!, `${commands[i].name} started before ${commands[i - 1].name} finished`);
+        }
+        const gate = run.get("pulumi-nodejs:dynamic/gatehouse:HealthGate", "kifu-release-gate");
+        assert.ok(gate.start >= run.get(COMMAND, "kifu-deploy").end!);
+        assert.ok(run.get(COMMAND, "kifu-promote").start >= gate.end!);
+    });
+
+    it("keys each migration by its checksum and passes the release only in the ignored environment", async () => {
+        const run = await runStack("local");
+        const m020 = run.get(COMMAND, "kifu-release-migration-020-guided_review");
+        assert.equal(m020.inputs.create, "node .gatehouse/build/migrate.js up --dir migrations --through 020");
+        assert.equal(m020.inputs.triggers.length, 1);
+        assert.match(m020.inputs.triggers[0], /^[0-9a-f]{64}$/);
+        assert.ok(isSecretValue(m020.inputs.environment), "the environment carrying DATABASE_URL is secret");
+        assert.equal(m020.inputs.environment.value.GATEHOUSE_RELEASE, "local-1");
+        const snapshot = run.get(COMMAND, "kifu-release-snapshot");
+        assert.deepEqual(snapshot.inputs.triggers, ["local-1"]);
+        assert.equal(snapshot.inputs.create, "node .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --label local-1 --keep 10");
+    });
+
+    it("runs the app's own migration command in command mode, rehearsed on the snapshot", async () => {
+        const run = await runStack("local", { set: { migrationMode: "command", migrationCommand: "uv run alembic upgrade head" } });
+        const names = run.ofType(COMMAND).map((r) => r.name);
+        assert.deepEqual(names.slice(0, 3), ["kifu-release-snapshot", "kifu-release-rehearsal", "kifu-release-migrate"]);
+        assert.equal(run.get(COMMAND, "kifu-release-migrate").inputs.create, "uv run alembic upgrade head");
+        assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node \.gatehouse\/build\/rehearse\.js --command 'uv run alembic upgrade head' --snapshot /);
+    });
+
+    it("passes the gate spec, release and candidate URL to the health gate", async () => {
+        const run = await runStack("local");
+        const gate = run.get("pulumi-nodejs:dynamic/gatehouse:HealthGate", "kifu-release-gate");
+        assert.equal(gate.inputs.baseUrl, "http://127.0.0.1:8181");
+        assert.equal(gate.inputs.release, "local-1");
+        assert.equal(gate.inputs.spec.checks[0].name, "health");
+        assert.equal(gate.inputs.spec.checks.length, 13);
+        assert.equal(typeof gate.inputs.__provider, "string");
+    });
+
+    it("refuses a stack whose gate spec or expectations file is broken, naming the key and file", async () => {
+        await assert.rejects(runStack("local", { set: { gateSpec: "checks/missing.yaml", schemaExpectations: "migrations" } }), (err: any) => {
+            assert.deepEqual(err.problems.map((p: any) => p.key), ["schemaExpectations", "gateSpec"]);
+            assert.match(err.message, /gateSpec: .*checks\/missing\.yaml: ENOENT/);
+            return true;
+        });
+    });
+});
