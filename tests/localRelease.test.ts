@@ -84,7 +84,7 @@ describe("a local release, executed for real", function () {
         await release("r2");
         assert.deepEqual(await sql(db.url, "SELECT version, applied_at FROM gatehouse_migrations ORDER BY version"), before);
         for (const e of ran("migration-")) assert.match(e.stdout, /no pending migrations\napplied 0, already applied 4/);
-        assert.match(ran("rehearsal")[0].stdout, /rehearsal: 0 pending migration\(s\)/);
+        assert.match(ran("rehearsal")[0].stdout, /rehearsal skipped: no pending migrations/);
         assert.ok(ran("promote").length === 1, "the new release is still gated and promoted");
     });
 

@@ -2,7 +2,8 @@ import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import { Client } from "pg";
 import { databaseName, urlForDatabase } from "./pgTools";
-import { RunResult, migrateUp } from "./runner";
+import { compareVersions } from "./migrationFiles";
+import { RunResult, migrateUp, migrationStatus } from "./runner";
 import { restoreSnapshot } from "./snapshot";
 
 /**
@@ -33,8 +34,18 @@ export interface RehearsalOptions {
     log?: (line: string) => void;
 }
 
-/** Applies the pending migration files to a scratch copy of the release snapshot. */
-export function rehearseMigrations(options: RehearsalOptions): Promise<RunResult> {
+/**
+ * Applies the pending migration files to a scratch copy of the release
+ * snapshot. With nothing pending there is nothing to rehearse, and the
+ * restore (the slow part) is skipped.
+ */
+export async function rehearseMigrations(options: RehearsalOptions): Promise<RunResult> {
+    const status = await migrationStatus({ databaseUrl: options.databaseUrl, dir: options.dir });
+    const pending = status.filter((s) => s.state === "pending" && (options.baseline === undefined || compareVersions(s.version, options.baseline) > 0));
+    if (pending.length === 0 && !status.some((s) => s.state === "drifted")) {
+        options.log?.("rehearsal skipped: no pending migrations");
+        return { applied: [], baselined: [], skipped: status.map((s) => s.file) };
+    }
     return withScratchCopy(options.databaseUrl, options.snapshot, async (scratchUrl) => {
         const result = await migrateUp({ databaseUrl: scratchUrl, dir: options.dir, baseline: options.baseline, release: options.release });
         options.log?.(`rehearsal: ${result.applied.length} pending migration(s) apply cleanly to a copy of the release snapshot`);

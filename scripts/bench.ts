@@ -1,0 +1,171 @@
+// npm run bench: measures, in one run on the same machine, database server and
+// app, Gatehouse against the procedure it replaces, and writes BENCHMARKS.md.
+// Ratios compare with a baseline measured in the same run; absolute numbers
+// depend on the machine.
+import { execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+import { freePort } from "../components/local/embeddedPostgres";
+import { ensureCliBuild } from "../components/release/cliBuild";
+import { runGate } from "../components/release/gate";
+import { gatehouseCli } from "../components/release/pipeline";
+import { executingAnswer } from "../tests/harness/executor";
+import { runStack } from "../tests/harness/program";
+import { freshDatabase, stopTestPostgres } from "../tests/helpers/postgres";
+
+const ROOT = path.join(__dirname, "..");
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
+// The same app command as Pulumi.local.yaml, so both sides start the same app.
+const APP_COMMAND = ["node", ".gatehouse/build/demo-server.js"];
+
+interface Row {
+    what: string;
+    gatehouse: number[];
+    baseline: number[];
+    baselineName: string;
+    unit: string;
+}
+
+async function main(): Promise<void> {
+    ensureCliBuild();
+    const rows: Row[] = [];
+    rows.push(await wholeRelease());
+    rows.push(await gateDetection());
+    rows.push(await manyMigrations());
+    const report = render(rows);
+    console.log(report);
+    fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), report);
+    await stopTestPostgres();
+}
+
+/** A whole local release (snapshot → promote) vs the checklist scripted by hand. */
+async function wholeRelease(): Promise<Row> {
+    const row: Row = { what: "whole local release, fresh database (001, 020-022, verify, deploy, 13 smoke checks)", gatehouse: [], baseline: [], baselineName: "checklist by hand, scripted (pg_dump, psql -f per file, verification queries, curl per call)", unit: "ms" };
+    for (let i = 0; i < TRIALS; i++) {
+        {
+            const db = await freshDatabase("bench_release");
+            const port = await freePort();
+            const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
+            const t0 = performance.now();
+            await runStack("local", { stackName, answer: executingAnswer(), set: { release: `bench-${i}`, localAppPort: port }, secrets: { localDatabaseUrl: db.url } });
+            row.gatehouse.push(performance.now() - t0);
+            execFileSync("/bin/sh", ["-c", gatehouseCli("local-app", ["stop", "--state-dir", `.gatehouse/${stackName}`, "--port", String(port)])], { cwd: ROOT });
+            fs.rmSync(path.join(ROOT, ".gatehouse", stackName), { recursive: true, force: true });
+            await db.drop();
+        }
+        {
+            const db = await freshDatabase("bench_manual");
+            const port = await freePort();
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-manual-"));
+            const t0 = performance.now();
+            const result = spawnSync("bash", ["scripts/bench/manual-release.sh", db.url, String(port), dir, ...APP_COMMAND], {
+                cwd: ROOT,
+                env: { ...process.env, JWT_SECRET: "bench", AI_REQUIRE_ALLOWLIST: "true" },
+                encoding: "utf8",
+            });
+            row.baseline.push(performance.now() - t0);
+            const pid = Number(fs.readFileSync(path.join(dir, "app.pid"), "utf8"));
+            try {
+                process.kill(pid, "SIGTERM");
+            } catch {
+                // already gone
+            }
+            if (result.status !== 0) throw new Error(`manual release failed: ${result.stderr}`);
+            await db.drop();
+        }
+    }
+    return row;
+}
+
+/** App turns healthy → gate passes, vs a hand-written `until curl; do sleep 1; done`. */
+async function gateDetection(): Promise<Row> {
+    const row: Row = { what: "time to detect health: app turns healthy → check passes", gatehouse: [], baseline: [], baselineName: "until curl -sf .../health; do sleep 1; done", unit: "ms" };
+    let healthyAt = Infinity;
+    const server = http.createServer((_req, res) => {
+        res.writeHead(Date.now() >= healthyAt ? 200 : 503);
+        res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as any).port}`;
+    const flipAfter = () => 200 + Math.random() * 1000;
+    for (let i = 0; i < TRIALS * 5; i++) {
+        healthyAt = Date.now() + flipAfter();
+        await runGate(url, { deadlineSeconds: 30, intervalMs: 250, checks: [{ name: "health", request: { path: "/health" }, expect: { status: 200 } }] });
+        row.gatehouse.push(Date.now() - healthyAt);
+
+        healthyAt = Date.now() + flipAfter();
+        while ((await fetch(`${url}/health`)).status !== 200) await new Promise((r) => setTimeout(r, 1000));
+        row.baseline.push(Date.now() - healthyAt);
+    }
+    server.close();
+    return row;
+}
+
+/** The runner on 500 small files vs `psql -f` once per file. */
+async function manyMigrations(): Promise<Row> {
+    const row: Row = { what: "500 small migration files on an empty database", gatehouse: [], baseline: [], baselineName: "psql -v ON_ERROR_STOP=1 -f, once per file", unit: "ms" };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-500-"));
+    for (let i = 1; i <= 500; i++) {
+        const v = String(i).padStart(3, "0");
+        fs.writeFileSync(path.join(dir, `${v}_t${v}.sql`), `CREATE TABLE t${v} (id int PRIMARY KEY, v text);\nINSERT INTO t${v} VALUES (1, 'x');\n`);
+    }
+    for (let i = 0; i < TRIALS; i++) {
+        const a = await freshDatabase("bench_runner");
+        let t0 = performance.now();
+        execFileSync("node", [".gatehouse/build/migrate.js", "up", "--dir", dir], { cwd: ROOT, env: { ...process.env, DATABASE_URL: a.url }, stdio: "ignore" });
+        row.gatehouse.push(performance.now() - t0);
+        await a.drop();
+
+        const b = await freshDatabase("bench_psql");
+        t0 = performance.now();
+        execFileSync("bash", ["-c", `for f in "${dir}"/*.sql; do psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -f "$f"; done`], { env: { ...process.env, DATABASE_URL: b.url }, stdio: "ignore" });
+        row.baseline.push(performance.now() - t0);
+        await b.drop();
+    }
+    return row;
+}
+
+function median(xs: number[]): number {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function render(rows: Row[]): string {
+    const fmt = (n: number) => `${Math.round(n)}`;
+    const lines = rows.map((r) => {
+        const g = median(r.gatehouse);
+        const b = median(r.baseline);
+        return `| ${r.what} | ${fmt(g)} ${r.unit} (n=${r.gatehouse.length}, max ${fmt(Math.max(...r.gatehouse))}) | ${r.baselineName}: ${fmt(b)} ${r.unit} (max ${fmt(Math.max(...r.baseline))}) | **${(b / g).toFixed(2)}×** |`;
+    });
+    return [
+        "# Benchmarks",
+        "",
+        `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, PostgreSQL on loopback).`,
+        "Each ratio is baseline ÷ Gatehouse, both measured in the same run against the same database server and app; above 1× means Gatehouse is faster. Medians.",
+        "",
+        "| measurement | Gatehouse | baseline | ratio |",
+        "|---|---|---|---|",
+        ...lines,
+        "",
+        "## How to reproduce",
+        "",
+        "```bash",
+        "scripts/node22.sh npm run bench          # BENCH_TRIALS=5 for more trials; rewrites this file",
+        "```",
+        "",
+        "## What is measured",
+        "",
+        "- **Whole local release**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate provider run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, app restart, 13 smoke checks, ledger). The Pulumi engine's own overhead is not included: the CLI cannot be installed on the benchmark machine. The baseline (`scripts/bench/manual-release.sh`) does less: no rehearsal, no snapshot check, no ledger, and it polls health once a second as a hand-written loop would.",
+        "- **Time to detect health**: a loopback server turns healthy at a random moment; the gate (intervalMs 250) against a `sleep 1` poll loop.",
+        "- **500 migration files**: one `migrate up` process (advisory lock, tracking table, one transaction per file) against one `psql` process per file.",
+        "",
+    ].join("\n");
+}
+
+main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+});
