@@ -32,7 +32,8 @@ interface Row {
 async function main(): Promise<void> {
     ensureCliBuild();
     const rows: Row[] = [];
-    rows.push(await wholeRelease());
+    rows.push(await wholeRelease(true));
+    rows.push(await wholeRelease(false));
     rows.push(await gateDetection());
     rows.push(await manyMigrations());
     const report = render(rows);
@@ -41,16 +42,31 @@ async function main(): Promise<void> {
     await stopTestPostgres();
 }
 
-/** A whole local release (snapshot → promote) vs the checklist scripted by hand. */
-async function wholeRelease(): Promise<Row> {
-    const row: Row = { what: "whole local release, fresh database (001, 020-022, verify, deploy, 13 smoke checks)", gatehouse: [], baseline: [], baselineName: "checklist by hand, scripted (pg_dump, psql -f per file, verification queries, curl per call)", unit: "ms" };
+/**
+ * A whole local release (snapshot → promote) vs the checklist scripted by hand:
+ * on a fresh database (all four files pending), or as a second release with
+ * no new migration file (the common case: a new app version).
+ */
+async function wholeRelease(freshDb: boolean): Promise<Row> {
+    const row: Row = {
+        what: freshDb
+            ? "whole local release, fresh database (001, 020-022 pending, verify, deploy, 13 smoke checks)"
+            : "whole local release, no pending migration (snapshot, verify, deploy, 13 smoke checks)",
+        gatehouse: [],
+        baseline: [],
+        baselineName: "checklist by hand, scripted (pg_dump, psql -f per new file, verification queries, curl per call)",
+        unit: "ms",
+    };
     for (let i = 0; i < TRIALS; i++) {
         {
             const db = await freshDatabase("bench_release");
             const port = await freePort();
             const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
+            const release = (id: string) =>
+                runStack("local", { stackName, answer: executingAnswer(), set: { release: id, localAppPort: port }, secrets: { localDatabaseUrl: db.url } });
+            if (!freshDb) await release(`bench-${i}-previous`);
             const t0 = performance.now();
-            await runStack("local", { stackName, answer: executingAnswer(), set: { release: `bench-${i}`, localAppPort: port }, secrets: { localDatabaseUrl: db.url } });
+            await release(`bench-${i}`);
             row.gatehouse.push(performance.now() - t0);
             execFileSync("/bin/sh", ["-c", gatehouseCli("local-app", ["stop", "--state-dir", `.gatehouse/${stackName}`, "--port", String(port)])], { cwd: ROOT });
             fs.rmSync(path.join(ROOT, ".gatehouse", stackName), { recursive: true, force: true });
@@ -60,20 +76,23 @@ async function wholeRelease(): Promise<Row> {
             const db = await freshDatabase("bench_manual");
             const port = await freePort();
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-manual-"));
+            const manual = (newFiles?: string) => {
+                const result = spawnSync("bash", ["scripts/bench/manual-release.sh", db.url, String(port), dir, ...APP_COMMAND], {
+                    cwd: ROOT,
+                    env: { ...process.env, JWT_SECRET: "bench", AI_REQUIRE_ALLOWLIST: "true", ...(newFiles === undefined ? {} : { MANUAL_MIGRATIONS: newFiles }) },
+                    encoding: "utf8",
+                });
+                try {
+                    process.kill(Number(fs.readFileSync(path.join(dir, "app.pid"), "utf8")), "SIGTERM");
+                } catch {
+                    // already gone
+                }
+                if (result.status !== 0) throw new Error(`manual release failed: ${result.stderr}`);
+            };
+            if (!freshDb) manual();
             const t0 = performance.now();
-            const result = spawnSync("bash", ["scripts/bench/manual-release.sh", db.url, String(port), dir, ...APP_COMMAND], {
-                cwd: ROOT,
-                env: { ...process.env, JWT_SECRET: "bench", AI_REQUIRE_ALLOWLIST: "true" },
-                encoding: "utf8",
-            });
+            manual(freshDb ? undefined : "");
             row.baseline.push(performance.now() - t0);
-            const pid = Number(fs.readFileSync(path.join(dir, "app.pid"), "utf8"));
-            try {
-                process.kill(pid, "SIGTERM");
-            } catch {
-                // already gone
-            }
-            if (result.status !== 0) throw new Error(`manual release failed: ${result.stderr}`);
             await db.drop();
         }
     }
@@ -115,7 +134,7 @@ async function manyMigrations(): Promise<Row> {
     for (let i = 0; i < TRIALS; i++) {
         const a = await freshDatabase("bench_runner");
         let t0 = performance.now();
-        execFileSync("node", [".gatehouse/build/migrate.js", "up", "--dir", dir], { cwd: ROOT, env: { ...process.env, DATABASE_URL: a.url }, stdio: "ignore" });
+        execFileSync("/bin/sh", ["-c", gatehouseCli("migrate", ["up", "--dir", dir])], { cwd: ROOT, env: { ...process.env, DATABASE_URL: a.url }, stdio: "ignore" });
         row.gatehouse.push(performance.now() - t0);
         await a.drop();
 

@@ -33,14 +33,14 @@ describe("release pipeline resources", () => {
     it("keys each migration by its checksum and passes the release only in the ignored environment", async () => {
         const run = await runStack("local");
         const m020 = run.get(COMMAND, "kifu-release-migration-020-guided_review");
-        assert.equal(m020.inputs.create, "node .gatehouse/build/migrate.js up --dir migrations --through 020");
+        assert.equal(m020.inputs.create, "node --liftoff-only .gatehouse/build/migrate.js up --dir migrations --through 020");
         assert.equal(m020.inputs.triggers.length, 1);
         assert.match(m020.inputs.triggers[0], /^[0-9a-f]{64}$/);
         assert.ok(isSecretValue(m020.inputs.environment), "the environment carrying DATABASE_URL is secret");
         assert.equal(m020.inputs.environment.value.GATEHOUSE_RELEASE, "local-1");
         const snapshot = run.get(COMMAND, "kifu-release-snapshot");
         assert.deepEqual(snapshot.inputs.triggers, ["local-1"]);
-        assert.equal(snapshot.inputs.create, "node .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --label local-1 --keep 10");
+        assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --label local-1 --keep 10");
     });
 
     it("runs the app's own migration command in command mode, rehearsed on the snapshot", async () => {
@@ -48,7 +48,7 @@ describe("release pipeline resources", () => {
         const names = run.ofType(COMMAND).map((r) => r.name);
         assert.deepEqual(names.slice(0, 3), ["kifu-release-snapshot", "kifu-release-rehearsal", "kifu-release-migrate"]);
         assert.equal(run.get(COMMAND, "kifu-release-migrate").inputs.create, "uv run alembic upgrade head");
-        assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node \.gatehouse\/build\/rehearse\.js --command 'uv run alembic upgrade head' --snapshot /);
+        assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node --liftoff-only \.gatehouse\/build\/rehearse\.js --command 'uv run alembic upgrade head' --snapshot /);
     });
 
     it("passes the gate spec, release and candidate URL to the health gate", async () => {

@@ -8,7 +8,8 @@ db="$1"; port="$2"; backups="$3"; shift 3
 base="http://127.0.0.1:$port"
 
 pg_dump "$db" > "$backups/kifu_prod_backup_$(date +%Y%m%d_%H%M%S).sql"
-for f in migrations/*.sql; do psql "$db" -q -v ON_ERROR_STOP=1 -f "$f"; done
+# An operator applies only the new files; MANUAL_MIGRATIONS="" means none are new.
+for f in ${MANUAL_MIGRATIONS-migrations/*.sql}; do psql "$db" -q -v ON_ERROR_STOP=1 -f "$f"; done
 
 psql "$db" -Atc "SELECT column_name FROM information_schema.columns WHERE table_schema='public' AND table_name='users' AND column_name='ai_allowlisted';" | grep -q ai_allowlisted
 test "$(psql "$db" -Atc "SELECT count(*) FROM information_schema.tables WHERE table_schema='public' AND table_name IN ('runs','summary_packs','guided_reviews','guided_review_items','user_streaks');")" = 5
