@@ -12,7 +12,7 @@ import { freePort } from "../components/local/embeddedPostgres";
 import { ensureCliBuild } from "../components/release/cliBuild";
 import { runGate } from "../components/release/gate";
 import { gatehouseCli } from "../components/release/pipeline";
-import { executingAnswer } from "../tests/harness/executor";
+import { EngineState, executingAnswer } from "../tests/harness/executor";
 import { runStack } from "../tests/harness/program";
 import { freshDatabase, stopTestPostgres } from "../tests/helpers/postgres";
 
@@ -62,8 +62,9 @@ async function wholeRelease(freshDb: boolean): Promise<Row> {
             const db = await freshDatabase("bench_release");
             const port = await freePort();
             const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
+            const engine = new EngineState();
             const release = (id: string) =>
-                runStack("local", { stackName, answer: executingAnswer(), set: { release: id, localAppPort: port }, secrets: { localDatabaseUrl: db.url } });
+                runStack("local", { stackName, answer: executingAnswer([], engine), set: { release: id, localAppPort: port }, secrets: { localDatabaseUrl: db.url } });
             if (!freshDb) await release(`bench-${i}-previous`);
             const t0 = performance.now();
             await release(`bench-${i}`);
@@ -177,7 +178,7 @@ function render(rows: Row[]): string {
         "",
         "## What is measured",
         "",
-        "- **Whole local release**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate provider run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, app restart, 13 smoke checks, ledger). The Pulumi engine's own overhead is not included: the CLI cannot be installed on the benchmark machine. The baseline (`scripts/bench/manual-release.sh`) does less: no rehearsal, no snapshot check, no ledger, and it polls health once a second as a hand-written loop would.",
+        "- **Whole local release**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate provider run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, app restart, 13 smoke checks, ledger). Between two releases the harness keeps each resource's inputs and leaves unchanged ones alone, as the engine does. The Pulumi engine's own overhead is not included: the CLI cannot be installed on the benchmark machine. The baseline (`scripts/bench/manual-release.sh`) does less: no rehearsal, no snapshot check, no ledger, and it polls health once a second as a hand-written loop would.",
         "- **Time to detect health**: a loopback server turns healthy at a random moment; the gate (intervalMs 250) against a `sleep 1` poll loop.",
         "- **500 migration files**: one `migrate up` process (advisory lock, tracking table, one transaction per file) against one `psql` process per file.",
         "",

@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { freePort } from "../components/local/embeddedPostgres";
 import { gatehouseCli } from "../components/release/pipeline";
-import { Executed, executingAnswer } from "./harness/executor";
+import { EngineState, Executed, executingAnswer } from "./harness/executor";
 import { findSecretLeaks } from "./harness/mocks";
 import { RunFailure, RunOptions, runStack } from "./harness/program";
 import { REPO_ROOT } from "./harness/stackConfig";
@@ -21,12 +21,14 @@ describe("a local release, executed for real", function () {
     let stackName: string;
     let port: number;
     let executed: Executed[];
+    let engine: EngineState;
 
     beforeEach(async () => {
         db = await freshDatabase("release");
         stackName = `local-test-${crypto.randomBytes(3).toString("hex")}`;
         port = await freePort();
         executed = [];
+        engine = new EngineState();
     });
     afterEach(async () => {
         const stop = gatehouseCli("local-app", ["stop", "--state-dir", `.gatehouse/${stackName}`, "--port", String(port)]);
@@ -38,7 +40,7 @@ describe("a local release, executed for real", function () {
     const release = (id: string, options: RunOptions = {}) =>
         runStack("local", {
             stackName,
-            answer: executingAnswer(executed),
+            answer: executingAnswer(executed, engine),
             ...options,
             set: { release: id, localAppPort: port, ...(options.set ?? {}) },
             secrets: { localDatabaseUrl: db.url, ...(options.secrets ?? {}) },
@@ -83,9 +85,19 @@ describe("a local release, executed for real", function () {
         executed.length = 0;
         await release("r2");
         assert.deepEqual(await sql(db.url, "SELECT version, applied_at FROM gatehouse_migrations ORDER BY version"), before);
-        for (const e of ran("migration-")) assert.match(e.stdout, /no pending migrations\napplied 0, already applied 4/);
+        // The engine leaves applied files' resources alone: their inputs did not change.
+        assert.deepEqual(ran("migration-"), []);
         assert.match(ran("rehearsal")[0].stdout, /rehearsal skipped: no pending migrations/);
-        assert.ok(ran("promote").length === 1, "the new release is still gated and promoted");
+        assert.deepEqual(executed.map((e) => e.name.replace(/^kifu-(release-)?/, "")), ["snapshot", "rehearsal", "verify-schema", "deploy", "promote"]);
+        const ledger = fs.readFileSync(path.join(REPO_ROOT, ".gatehouse", stackName, "releases.jsonl"), "utf8").trim().split("\n");
+        assert.deepEqual(ledger.map((l) => JSON.parse(l).release), ["r1", "r2"], "the new release is gated again and promoted");
+    });
+
+    it("running the same release again changes nothing at all", async () => {
+        await release("r1");
+        executed.length = 0;
+        await release("r1");
+        assert.deepEqual(executed, []);
     });
 
     it("a failing migration stops before the deploy step with nothing half-applied", async () => {
@@ -110,6 +122,7 @@ describe("a local release, executed for real", function () {
         executed.length = 0;
         await assert.rejects(release("r2", { set: { migrationsDir: dir } }), /rehearsal failed on a copy of the release snapshot, the real database was not touched: 023_broken\.sql:1/);
         assert.deepEqual(ran("migration-"), []);
+        assert.deepEqual(ran("deploy"), []);
         assert.deepEqual(await trackedFiles(), ["001@r1", "020@r1", "021@r1", "022@r1"]);
     });
 

@@ -1,6 +1,6 @@
 import { spawn } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
-import { Answer, unwrapSecrets } from "./mocks";
+import { Answer, RegistrationOptions, unwrapSecrets } from "./mocks";
 import { REPO_ROOT } from "./stackConfig";
 
 // Pulumi's dynamic-provider host loads a provider exactly like this.
@@ -16,20 +16,52 @@ export interface Executed {
 }
 
 /**
- * Mocks that do what the engine's providers would: run command resources'
- * `create` with /bin/sh -c (as @pulumi/command does) and load each dynamic
- * resource's serialized `__provider` and call its create, as the
- * dynamic-provider host does. Because the answer is asynchronous, a resource
- * starts only after every resource it depends on has finished, so a failing
- * step stops everything after it, as in `pulumi up`.
+ * What the engine keeps between two `pulumi up`s of one stack: each resource's
+ * last inputs and outputs. Pass the same state to consecutive runs and
+ * unchanged resources are left alone, as the engine leaves them.
  */
-export function executingAnswer(log: Executed[] = []): Answer {
-    return async (args: pulumi.runtime.MockResourceArgs) => {
+export class EngineState {
+    readonly resources = new Map<string, { inputs: Record<string, any>; outputs: Record<string, any> }>();
+}
+
+/**
+ * Mocks that do what the engine and its providers would: a command resource
+ * runs its `create` with /bin/sh -c (as @pulumi/command does), a dynamic
+ * resource loads its serialized `__provider` and calls `create`, as the
+ * dynamic-provider host does. With an EngineState, a resource whose inputs
+ * did not change since the last run (ignoring its ignoreChanges; for dynamic
+ * resources, as the provider's diff decides) is not run again. Because the
+ * answer is asynchronous, a resource starts only after every resource it
+ * depends on has finished, so a failing step stops everything after it.
+ */
+export function executingAnswer(log: Executed[] = [], state = new EngineState()): Answer {
+    return async (args: pulumi.runtime.MockResourceArgs, options: RegistrationOptions) => {
+        const key = `${args.type}::${args.name}`;
         const inputs = unwrapSecrets(args.inputs);
-        if (args.type === "command:local:Command") return runCommand(args.name, inputs, log);
-        if (args.type.startsWith("pulumi-nodejs:dynamic")) return runDynamic(inputs);
-        return { ...args.inputs };
+        const previous = state.resources.get(key);
+        let outputs: Record<string, any>;
+        if (previous && !(await changed(args.type, previous.inputs, inputs, options))) {
+            outputs = previous.outputs;
+        } else if (args.type === "command:local:Command") {
+            outputs = await runCommand(args.name, inputs, log);
+        } else if (args.type.startsWith("pulumi-nodejs:dynamic")) {
+            outputs = await runDynamic(inputs);
+        } else {
+            outputs = { ...args.inputs };
+        }
+        state.resources.set(key, { inputs, outputs });
+        return outputs;
     };
+}
+
+async function changed(type: string, olds: Record<string, any>, news: Record<string, any>, options: RegistrationOptions): Promise<boolean> {
+    if (type.startsWith("pulumi-nodejs:dynamic")) {
+        const provider = requireFromString(news.__provider).handler();
+        if (provider.diff) return (await provider.diff("", olds, news)).changes !== false;
+    }
+    const relevant = (o: Record<string, any>) =>
+        JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => !options.ignoreChanges.includes(k)).sort()));
+    return relevant(olds) !== relevant(news);
 }
 
 async function runCommand(name: string, inputs: Record<string, any>, log: Executed[]): Promise<Record<string, any>> {

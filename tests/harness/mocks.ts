@@ -13,13 +13,26 @@ export interface Registration {
     end?: number;
     state?: Record<string, any>;
     error?: Error;
+    /** Resource options as sent to the engine (see captureOptions). */
+    options: RegistrationOptions;
+}
+
+export interface RegistrationOptions {
+    protect: boolean;
+    retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
+    replaceOnChanges: string[];
+    /** URNs of explicit and implicit dependencies. */
+    dependencies: string[];
+    parent: string;
 }
 
 /**
  * Computes a resource's outputs. May be async: the engine answers only when it
  * resolves, and resources that depend on this one wait until then.
  */
-export type Answer = (args: pulumi.runtime.MockResourceArgs) => Promise<Record<string, any>> | Record<string, any>;
+export type Answer = (args: pulumi.runtime.MockResourceArgs, options: RegistrationOptions) => Promise<Record<string, any>> | Record<string, any>;
 
 /** Echoes inputs back as outputs, after `delayMs` so ordering shows in start/end times. */
 export function echo(delayMs = 0): Answer {
@@ -33,6 +46,28 @@ export function echo(delayMs = 0): Answer {
 export class RecordingMocks implements pulumi.runtime.Mocks {
     readonly registrations: Registration[] = [];
     private readonly t0 = Date.now();
+    private readonly options = new Map<string, RegistrationOptions>();
+
+    /**
+     * The Mocks interface does not see resource options (protect, ignoreChanges,
+     * ...); the monitor's request does. Wraps the mock monitor's registerResource
+     * to keep them, keyed by type and name, for assertions and for the executor.
+     */
+    captureOptions(monitor: any): void {
+        const original = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req: any, callback: any) => {
+            this.options.set(`${req.getType()}::${req.getName()}`, {
+                protect: req.getProtect() === true,
+                retainOnDelete: req.getRetainondelete() === true,
+                deleteBeforeReplace: req.getDeletebeforereplace() === true,
+                ignoreChanges: req.getIgnorechangesList(),
+                replaceOnChanges: req.getReplaceonchangesList(),
+                dependencies: req.getDependenciesList(),
+                parent: req.getParent(),
+            });
+            return original(req, callback);
+        };
+    }
 
     constructor(private readonly answer: Answer = echo()) {}
 
@@ -44,10 +79,19 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
             custom: args.custom ?? false,
             provider: args.provider,
             start: Date.now() - this.t0,
+            options: this.options.get(`${args.type}::${args.name}`) ?? {
+                protect: false,
+                retainOnDelete: false,
+                deleteBeforeReplace: false,
+                ignoreChanges: [],
+                replaceOnChanges: [],
+                dependencies: [],
+                parent: "",
+            },
         };
         this.registrations.push(registration);
         try {
-            const state = await this.answer(args);
+            const state = await this.answer(args, registration.options);
             registration.state = state;
             return { id: args.custom ? `${args.name}-id` : undefined, state };
         } catch (err) {
@@ -86,7 +130,7 @@ export function unwrapSecrets(value: any): any {
  * Every place a secret value appears in plaintext: outside a secret wrapper,
  * anywhere in any recorded input (also inside JSON or base64 strings).
  */
-export function findSecretLeaks(registrations: Registration[], secrets: Record<string, string>): string[] {
+export function findSecretLeaks(registrations: Pick<Registration, "type" | "name" | "inputs">[], secrets: Record<string, string>): string[] {
     const leaks: string[] = [];
     const needles = Object.entries(secrets).flatMap(([name, value]) => [
         { name, value },

@@ -94,6 +94,7 @@ export async function prepareStack(
     const loaded = loadStackConfig(stack, options);
     const mocks = new RecordingMocks(options.answer ?? echo());
     await pulumi.runtime.setMocks(mocks, loaded.project, options.stackName ?? stack, options.preview ?? false);
+    mocks.captureOptions(pulumi.runtime.getMonitor());
     pulumi.runtime.setAllConfig(loaded.config, loaded.secretKeys);
     return { loaded, mocks };
 }

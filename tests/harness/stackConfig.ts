@@ -98,9 +98,16 @@ export function loadStackConfig(stack: string, options: StackConfigOptions = {})
     return { stack, project: project.name, config, secretKeys, secretValues };
 }
 
-/** A value no real config would contain, so a leak scan that finds it found a leak. */
+const testSecrets = new Map<string, string>();
+
+/**
+ * A value no real config would contain, so a leak scan that finds it found a
+ * leak. Stable per name within a test run, as an operator's secret is stable
+ * between two `pulumi up`s.
+ */
 export function testSecretValue(name: string): string {
-    return `gh-test-${name.toLowerCase()}-${crypto.randomBytes(6).toString("hex")}`;
+    if (!testSecrets.has(name)) testSecrets.set(name, `gh-test-${name.toLowerCase()}-${crypto.randomBytes(6).toString("hex")}`);
+    return testSecrets.get(name)!;
 }
 
 function matchesDeclaredType(type: string, value: unknown): boolean {

@@ -1,0 +1,79 @@
+import { strict as assert } from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ensureCliBuild } from "../components/release/cliBuild";
+import { gatehouseCli } from "../components/release/pipeline";
+import { freshDatabase } from "./helpers/postgres";
+
+const ROOT = path.join(__dirname, "..");
+
+/** Runs a CLI exactly as a release step does. */
+function cli(script: string, args: string[], env: Record<string, string> = {}) {
+    const result = spawnSync("/bin/sh", ["-c", gatehouseCli(script, args)], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("command-line entry points", function () {
+    this.timeout(60_000);
+    let source: Awaited<ReturnType<typeof freshDatabase>>;
+    let target: Awaited<ReturnType<typeof freshDatabase>>;
+    before(() => ensureCliBuild());
+    beforeEach(async () => {
+        source = await freshDatabase("cli_src");
+        target = await freshDatabase("cli_dst");
+    });
+    afterEach(async () => {
+        await source.drop();
+        await target.drop();
+    });
+
+    it("migrate status/up/verify, snapshot and restore work end to end, with DATABASE_URL as the fallback", () => {
+        let r = cli("migrate", ["status", "--dir", "migrations"], { DATABASE_URL: source.url });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /pending +001_initial_schema\.sql[\s\S]*4 pending/);
+
+        r = cli("migrate", ["up", "--dir", "migrations", "--release", "cli-1", "--database-url", source.url]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /applied 020_guided_review\.sql in \d+ ms[\s\S]*applied 4, already applied 0/);
+
+        r = cli("migrate", ["verify", "--expect", "checks/kifu.schema.yaml"], { DATABASE_URL: source.url });
+        assert.equal(r.status, 0, r.stderr);
+
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
+        r = cli("snapshot", ["--database-url", source.url, "--out", out, "--label", "cli-1"]);
+        assert.equal(r.status, 0, r.stderr);
+        const file = r.stdout.trim().split("\n").pop()!;
+        assert.ok(fs.existsSync(file) && file.startsWith(out), `last line is the snapshot path: ${file}`);
+
+        r = cli("restore", ["--snapshot", file, "--database-url", target.url]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /restored .* \d+ table\(s\)\nnext steps:/);
+
+        r = cli("restore", ["--snapshot", file, "--database-url", target.url]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^restore: .* already has \d+ table\(s\); restore only into a new, empty database/);
+    });
+
+    it("fails with one line naming what is wrong: missing database, unknown flag, failing verification", () => {
+        const env = { DATABASE_URL: "" };
+        let r = cli("migrate", ["status", "--dir", "migrations"], env);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^migrate: no database: pass --database-url <url> or set DATABASE_URL/);
+
+        r = cli("snapshot", ["--bogus"], env);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^snapshot: Unknown option '--bogus'[\s\S]*usage: npm run snapshot/);
+
+        r = cli("migrate", ["verify", "--expect", "checks/kifu.schema.yaml", "--database-url", source.url]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^migrate: schema verification failed, \d+ expectation\(s\) not met[\s\S]*table public\.users is missing/);
+
+        const spec = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-")), "gate.yaml");
+        fs.writeFileSync(spec, "deadlineSeconds: 0.5\nchecks:\n  - name: health\n    request: { path: /health }\n");
+        r = cli("gate", ["--base-url", "http://127.0.0.1:9", "--spec", spec, "--release", "x"]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^gate: health gate FAILED[\s\S]*FAIL health: failed/);
+    });
+});
