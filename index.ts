@@ -1,5 +1,7 @@
+import * as pulumi from "@pulumi/pulumi";
 import { readConfig } from "./components/config";
 import { App } from "./components/app";
+import { AwsPlatform } from "./components/aws/platform";
 import { LocalTarget } from "./components/local/localTarget";
 
 // Pulumi runs an exported function as the program; tests call it once per test
@@ -23,5 +25,13 @@ export = async function gatehouse() {
             gateReport: local.pipeline.gate.report,
         };
     }
-    return outputs;
+    const platform = new AwsPlatform(config.app, { config, region: new pulumi.Config("aws").require("region") }, { parent: app });
+    return {
+        ...outputs,
+        appUrl: platform.url,
+        liveSlot: config.aws.liveSlot,
+        snapshotId: platform.snapshotId,
+        loadBalancerDns: platform.loadBalancerDns,
+        alarmTopicArn: platform.alarmTopicArn,
+    };
 };

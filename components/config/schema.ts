@@ -82,6 +82,26 @@ export const configSchema = z.object({
     localAppCommand: z.string(),
     localAppPort: port,
     localPromoteCommand: z.string(),
+
+    liveSlot: z.enum(["blue", "green"]),
+    backendStandbyImage: z.string(),
+    frontendStandbyImage: z.string(),
+    backendDesiredCount: z.number().int().min(1).max(100),
+    frontendDesiredCount: z.number().int().min(1).max(100),
+    workerDesiredCount: z.number().int().min(0).max(100),
+    vpcCidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/16$/, { error: "must be an IPv4 /16, e.g. 10.40.0.0/16" }),
+    availabilityZones: z.array(z.string().regex(/^[a-z]{2}-[a-z]+-\d[a-z]$/, { error: "must be an availability zone, e.g. ap-northeast-2a" })),
+    publicHostname: z.union([z.literal(""), z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, { error: "must be a host name, e.g. kifu.example.com" })]),
+    certificateArn: z.union([z.literal(""), z.string().startsWith("arn:aws:acm:", { error: "must be an ACM certificate ARN" })]),
+    gateSourceCidrs: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: "must be an IPv4 CIDR" })),
+    dbInstanceClass: z.string().startsWith("db.", { error: "must be an RDS instance class, e.g. db.t4g.medium" }),
+    dbAllocatedStorage: z.number().int().min(20).max(65536),
+    dbMultiAz: z.boolean(),
+    dbEngineVersion: z.string().regex(/^\d{2}(\.\d+)?$/, { error: "must be a PostgreSQL version, e.g. 16.4" }),
+    redisNodeType: z.string().startsWith("cache.", { error: "must be an ElastiCache node type, e.g. cache.t4g.small" }),
+    redisFailover: z.boolean(),
+    migrationRunnerImage: z.string(),
+    alertEmail: z.union([z.literal(""), z.email()]),
 });
 
 export type PlainConfig = z.infer<typeof configSchema>;

@@ -42,6 +42,26 @@ export interface Settings {
     secretNames: string[];
     releaseSteps: ReleaseSettings;
     local: LocalSettings;
+    aws: AwsSettings;
+}
+
+export type Slot = "blue" | "green";
+
+export interface AwsSettings {
+    liveSlot: Slot;
+    /** Image per slot after this release: the live slot runs the new image, the standby keeps the previous one. */
+    backendImages: Record<Slot, string>;
+    frontendImages: Record<Slot, string>;
+    desiredCount: Record<Role, number>;
+    vpcCidr: string;
+    availabilityZones: string[];
+    publicHostname: string;
+    certificateArn: string;
+    gateSourceCidrs: string[];
+    database: { instanceClass: string; allocatedStorage: number; multiAz: boolean; engineVersion: string };
+    redis: { nodeType: string; failover: boolean };
+    migrationRunnerImage: string;
+    alertEmail: string;
 }
 
 export type MigrationSettings =
@@ -95,7 +115,7 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
 
     checkServiceEnv(cfg, services, fix, problems);
     if (cfg.environment === "production") checkProductionRules(cfg, services, fix, problems);
-    checkImages(cfg, fix, problems);
+    checkAwsTarget(cfg, fix, problems);
 
     const secretNames = neededSecrets(cfg);
     checkSecretValues(input, secretNames, fix, problems);
@@ -122,6 +142,21 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
             },
             secretNames,
             releaseSteps,
+            aws: {
+                liveSlot: cfg.liveSlot,
+                backendImages: slotImages(cfg.liveSlot, cfg.backendImage, cfg.backendStandbyImage),
+                frontendImages: slotImages(cfg.liveSlot, cfg.frontendImage, cfg.frontendStandbyImage),
+                desiredCount: { backend: cfg.backendDesiredCount, frontend: cfg.frontendDesiredCount, worker: cfg.workerDesiredCount },
+                vpcCidr: cfg.vpcCidr,
+                availabilityZones: cfg.availabilityZones,
+                publicHostname: cfg.publicHostname,
+                certificateArn: cfg.certificateArn,
+                gateSourceCidrs: cfg.gateSourceCidrs,
+                database: { instanceClass: cfg.dbInstanceClass, allocatedStorage: cfg.dbAllocatedStorage, multiAz: cfg.dbMultiAz, engineVersion: cfg.dbEngineVersion },
+                redis: { nodeType: cfg.redisNodeType, failover: cfg.redisFailover },
+                migrationRunnerImage: cfg.migrationRunnerImage,
+                alertEmail: cfg.alertEmail,
+            },
             local: {
                 externalDatabase: cfg.localDatabaseUrl !== "",
                 postgresPort: cfg.localPostgresPort,
@@ -131,6 +166,11 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
             },
         },
     };
+}
+
+function slotImages(live: Slot, image: string, standby: string): Record<Slot, string> {
+    const other: Slot = live === "blue" ? "green" : "blue";
+    return { [live]: image, [other]: standby || image } as Record<Slot, string>;
 }
 
 /** Reads the files the release steps use, turning each file's error into a problem on its key. */
@@ -454,8 +494,21 @@ function globToRegExp(pattern: string): RegExp {
     return new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
 }
 
-function checkImages(cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
+function checkAwsTarget(cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
     if (cfg.target !== "aws") return;
+    const require = (key: keyof PlainConfig, missing: boolean, what: string, example: string) => {
+        if (missing) problems.push({ key, problem: `is required on the aws target: ${what}`, fix: fix.set(key, example) });
+    };
+    require("availabilityZones", cfg.availabilityZones.length < 2, "at least two availability zones", "--path 'availabilityZones[0]' <zone>");
+    require("publicHostname", !cfg.publicHostname, "the app's public host name", "<host>");
+    require("certificateArn", !cfg.certificateArn, "the ACM certificate of publicHostname", "<arn>");
+    require("gateSourceCidrs", cfg.gateSourceCidrs.length === 0, "the deployer's CIDR, so the health gate can reach the test listeners", "--path 'gateSourceCidrs[0]' <cidr>");
+    require(
+        "migrationRunnerImage",
+        (cfg.migrationMode === "runner" || cfg.schemaExpectations !== "") && !cfg.migrationRunnerImage,
+        "the runner's image, which applies migration files and verifies the schema inside the VPC (the private database is reachable only there)",
+        "<image>",
+    );
     if (!cfg.backendImage) {
         problems.push({ key: "backendImage", problem: "is required on the aws target", fix: fix.set("backendImage", "<image>") });
     }

@@ -149,3 +149,34 @@ export function findSecretLeaks(registrations: Pick<Registration, "type" | "name
     for (const r of registrations) visit(`${r.type} ${r.name}`, r.inputs);
     return leaks;
 }
+
+/**
+ * Outputs a cloud provider would compute, so ARNs, endpoints and generated
+ * passwords flow through the program as they would in `pulumi up`. Generated
+ * passwords are recognisable test values: pass `generatedSecrets` to the leak
+ * scan with the config secrets.
+ */
+export function cloud(delayMs = 0, generatedSecrets: Record<string, string> = {}): Answer {
+    return async (args) => {
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        const kind = args.type.split(":").pop()!;
+        const arn = `arn:aws:mock:ap-northeast-2:123456789012:${kind.toLowerCase()}/${args.name}`;
+        const computed: Record<string, any> = { arn, name: args.inputs.name ?? args.name, id: `${args.name}-id` };
+        switch (args.type) {
+            case "random:index/randomPassword:RandomPassword":
+                generatedSecrets[args.name] ??= `gh-generated-${args.name}-${Math.random().toString(36).slice(2, 10)}`;
+                computed.result = generatedSecrets[args.name];
+                break;
+            case "aws:rds/instance:Instance":
+                Object.assign(computed, { address: `${args.name}.mock.rds.amazonaws.com`, port: 5432, identifier: args.name });
+                break;
+            case "aws:elasticache/replicationGroup:ReplicationGroup":
+                computed.primaryEndpointAddress = `${args.name}.mock.cache.amazonaws.com`;
+                break;
+            case "aws:lb/loadBalancer:LoadBalancer":
+                Object.assign(computed, { dnsName: `${args.name}.mock.elb.amazonaws.com`, arnSuffix: `app/${args.name}/0123456789abcdef` });
+                break;
+        }
+        return { ...computed, ...args.inputs };
+    };
+}

@@ -41,6 +41,12 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
     const failures: unknown[] = [];
     const onRejection = (reason: unknown) => failures.push(reason);
     process.on("unhandledRejection", onRejection);
+    // Pulumi records a full stack trace per resource (for source positions);
+    // ts-node maps every frame through source maps, which is most of a prod
+    // run's time under mocks. V8's own formatting is enough while the program
+    // runs; test failures afterwards still get mapped traces.
+    const mapStackTrace = Error.prepareStackTrace;
+    Error.prepareStackTrace = undefined;
     try {
         const { loaded, mocks } = await prepareStack(stack, options);
         const program: () => Promise<Record<string, any>> = options.program ?? require("../../index");
@@ -79,6 +85,7 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
             },
         };
     } finally {
+        Error.prepareStackTrace = mapStackTrace;
         process.off("unhandledRejection", onRejection);
     }
 }

@@ -1,0 +1,166 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { Slot } from "../config";
+import { GateSpec } from "../release/gate";
+import { HealthGate } from "../release/healthGate";
+import { appTaskDefinition, executionRole } from "./taskDefinition";
+
+// Fast-deploy settings, against AWS's defaults:
+// - target health check every 5 s, healthy after 2 passes: a task takes
+//   traffic ~10 s after it answers, instead of 30 s x 5 = 150 s;
+// - unhealthy after 2 failures (10 s) instead of 2 x 30 s;
+// - deregistration delay 15 s instead of 300 s: API calls finish in well
+//   under a second, so 15 s drains them and a switch or rollback is not held
+//   five minutes;
+// - grace period 30 s: the container's own start-up, during which failing
+//   health checks do not kill it (the policy pack bounds all of these).
+export const TARGET_HEALTH = { interval: 5, timeout: 4, healthyThreshold: 2, unhealthyThreshold: 2 } as const;
+export const DEREGISTRATION_DELAY_SECONDS = 15;
+export const HEALTH_CHECK_GRACE_SECONDS = 30;
+
+export interface BlueGreenServiceArgs {
+    role: "backend" | "frontend";
+    region: string;
+    vpcId: pulumi.Input<string>;
+    clusterArn: pulumi.Input<string>;
+    subnetIds: pulumi.Input<string>[];
+    securityGroupId: pulumi.Input<string>;
+    port: number;
+    healthPath: string;
+    /** Image per slot; the live slot's is the release's new image. */
+    images: Record<Slot, string>;
+    liveSlot: Slot;
+    desiredCount: number;
+    environment: Record<string, pulumi.Input<string>>;
+    /** Env var name -> Secrets Manager ARN. */
+    secrets: Record<string, pulumi.Input<string>>;
+    logGroupName: pulumi.Input<string>;
+    loadBalancerArn: pulumi.Input<string>;
+    certificateArn: string;
+    /** The production HTTPS listener; the promotion is a rule on it. */
+    productionListenerArn: pulumi.Input<string>;
+    /** Paths this service answers on the production listener. */
+    pathPatterns: string[];
+    rulePriority: number;
+    /** Where the gate reaches the new version: a test listener on this port. */
+    testPort: number;
+    publicHostname: string;
+    gate: GateSpec;
+    release: string;
+    /** Alarms that roll an ECS deployment back. */
+    rollbackAlarmNames: pulumi.Input<string>[];
+    /** What must finish before the new slot changes. */
+    after: pulumi.Resource[];
+}
+
+/**
+ * A service as two slots behind one load balancer. A release puts the new
+ * image on the slot that becomes live, waits for it to be steady, gates it
+ * through a test listener, and only then points the production rule at it.
+ * The other slot keeps the previous version running: going back is a rule
+ * change, not a redeploy.
+ */
+export class BlueGreenService extends pulumi.ComponentResource {
+    readonly services: Record<Slot, aws.ecs.Service>;
+    readonly targetGroups: Record<Slot, aws.lb.TargetGroup>;
+    readonly gate: HealthGate;
+    /** The production rule's switch to the live slot (depends on the gate). */
+    readonly promotion: aws.lb.ListenerRule;
+
+    constructor(name: string, args: BlueGreenServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gatehouse:aws:BlueGreenService", name, {}, opts);
+        const child = { parent: this };
+        const execRole = executionRole(`${name}-exec`, Object.values(args.secrets), child);
+        const taskRole = new aws.iam.Role(
+            `${name}-task`,
+            { assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }] }) },
+            child,
+        );
+
+        const slots: Slot[] = ["blue", "green"];
+        this.targetGroups = {} as Record<Slot, aws.lb.TargetGroup>;
+        this.services = {} as Record<Slot, aws.ecs.Service>;
+        for (const slot of slots) {
+            const live = slot === args.liveSlot;
+            this.targetGroups[slot] = new aws.lb.TargetGroup(
+                `${name}-${slot}`,
+                {
+                    vpcId: args.vpcId,
+                    port: args.port,
+                    protocol: "HTTP",
+                    targetType: "ip",
+                    deregistrationDelay: DEREGISTRATION_DELAY_SECONDS,
+                    healthCheck: { path: args.healthPath, matcher: "200-399", ...TARGET_HEALTH },
+                },
+                child,
+            );
+            const taskDefinition = appTaskDefinition(
+                `${name}-${slot}`,
+                {
+                    image: args.images[slot],
+                    port: args.port,
+                    environment: { ...args.environment, GATEHOUSE_SLOT: slot },
+                    secrets: args.secrets,
+                    cpu: 512,
+                    memory: 1024,
+                    logGroupName: args.logGroupName,
+                    region: args.region,
+                    executionRoleArn: execRole.arn,
+                    taskRoleArn: taskRole.arn,
+                },
+                // Only the slot that goes live waits for the data layer's release steps.
+                { parent: this, dependsOn: live ? args.after : [] },
+            );
+            this.services[slot] = new aws.ecs.Service(
+                `${name}-${slot}`,
+                {
+                    name: `${name}-${slot}`,
+                    cluster: args.clusterArn,
+                    taskDefinition: taskDefinition.arn,
+                    desiredCount: args.desiredCount,
+                    launchType: "FARGATE",
+                    networkConfiguration: { subnets: args.subnetIds, securityGroups: [args.securityGroupId], assignPublicIp: false },
+                    loadBalancers: [{ targetGroupArn: this.targetGroups[slot].arn, containerName: "app", containerPort: args.port }],
+                    healthCheckGracePeriodSeconds: HEALTH_CHECK_GRACE_SECONDS,
+                    deploymentMinimumHealthyPercent: 100,
+                    deploymentMaximumPercent: 200,
+                    deploymentCircuitBreaker: { enable: true, rollback: true },
+                    alarms: { alarmNames: args.rollbackAlarmNames, enable: true, rollback: true },
+                    waitForSteadyState: true,
+                    propagateTags: "SERVICE",
+                },
+                { parent: this, dependsOn: live ? args.after : [] },
+            );
+        }
+
+        const live = args.liveSlot;
+        const testListener = new aws.lb.Listener(
+            `${name}-test`,
+            {
+                loadBalancerArn: args.loadBalancerArn,
+                port: args.testPort,
+                protocol: "HTTPS",
+                sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                certificateArn: args.certificateArn,
+                defaultActions: [{ type: "forward", targetGroupArn: this.targetGroups[live].arn }],
+            },
+            { parent: this, dependsOn: [this.services[live]] },
+        );
+        this.gate = new HealthGate(
+            `${name}-gate`,
+            { baseUrl: `https://${args.publicHostname}:${args.testPort}`, spec: args.gate, release: args.release },
+            { parent: this, dependsOn: [this.services[live], testListener] },
+        );
+        this.promotion = new aws.lb.ListenerRule(
+            `${name}-live`,
+            {
+                listenerArn: args.productionListenerArn,
+                priority: args.rulePriority,
+                conditions: [{ pathPattern: { values: args.pathPatterns } }],
+                actions: [{ type: "forward", targetGroupArn: this.targetGroups[live].arn }],
+            },
+            { parent: this, dependsOn: [this.gate] },
+        );
+        this.registerOutputs({});
+    }
+}
