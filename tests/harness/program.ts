@@ -46,7 +46,7 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
     // run's time under mocks. V8's own formatting is enough while the program
     // runs; test failures afterwards still get mapped traces.
     const mapStackTrace = Error.prepareStackTrace;
-    Error.prepareStackTrace = undefined;
+    (Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;
     try {
         const { loaded, mocks } = await prepareStack(stack, options);
         const program: () => Promise<Record<string, any>> = options.program ?? require("../../index");
