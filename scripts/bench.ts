@@ -36,7 +36,9 @@ async function main(): Promise<void> {
     rows.push(await wholeRelease(false));
     rows.push(await gateDetection());
     rows.push(await manyMigrations());
-    const report = render(rows);
+    rows.push(await prodEvaluation());
+    const suites = testSuiteTimes();
+    const report = render(rows, suites);
     console.log(report);
     fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), report);
     await stopTestPostgres();
@@ -148,12 +150,42 @@ async function manyMigrations(): Promise<Row> {
     return row;
 }
 
+/** The prod program (AWS platform, ~130 resources) evaluated under the unit tests' mocks. */
+async function prodEvaluation(): Promise<Row> {
+    const row: Row = { what: "evaluate the prod program under mocks (unit tests' harness)", gatehouse: [], baseline: [], baselineName: "same, with ts-node's source-mapped stack traces (the harness before its fix)", unit: "ms" };
+    await runStack("prod"); // warm module caches for both sides
+    for (let i = 0; i < TRIALS * 2; i++) {
+        let t0 = performance.now();
+        await runStack("prod");
+        row.gatehouse.push(performance.now() - t0);
+        t0 = performance.now();
+        await runStack("prod", { mappedStackTraces: true });
+        row.baseline.push(performance.now() - t0);
+    }
+    return row;
+}
+
+/** Wall time of the unit suite (mocks only) and of the whole `npm test`, one run each. */
+function testSuiteTimes(): { what: string; ms: number }[] {
+    const time = (what: string, args: string[]) => {
+        const t0 = performance.now();
+        const r = spawnSync(args[0], args.slice(1), { cwd: ROOT, encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`${what} failed:\n${r.stdout}\n${r.stderr}`);
+        return { what, ms: performance.now() - t0 };
+    };
+    const mocha = ["npx", "mocha", "--no-config", "--require", "ts-node/register/transpile-only", "--require", "tests/helpers/hooks.ts", "--timeout", "60000", "--reporter", "dot"];
+    return [
+        time("unit suite: config, harness, pipeline and AWS tests (mocks only)", [...mocha, "tests/config.test.ts", "tests/harness.test.ts", "tests/pipeline.test.ts", "tests/aws.test.ts"]),
+        time("whole `npm test` (tsc --noEmit, then every test incl. real PostgreSQL, HTTP and local releases)", ["npm", "test", "--silent"]),
+    ];
+}
+
 function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function render(rows: Row[]): string {
+function render(rows: Row[], suites: { what: string; ms: number }[]): string {
     const fmt = (n: number) => `${Math.round(n)}`;
     const lines = rows.map((r) => {
         const g = median(r.gatehouse);
@@ -170,6 +202,10 @@ function render(rows: Row[]): string {
         "|---|---|---|---|",
         ...lines,
         "",
+        "| test suite | wall time |",
+        "|---|---|",
+        ...suites.map((s) => `| ${s.what} | ${(s.ms / 1000).toFixed(1)} s |`),
+        "",
         "## How to reproduce",
         "",
         "```bash",
@@ -181,6 +217,7 @@ function render(rows: Row[]): string {
         "- **Whole local release**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate provider run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, app restart, 13 smoke checks, ledger). Between two releases the harness keeps each resource's inputs and leaves unchanged ones alone, as the engine does. The Pulumi engine's own overhead is not included: the CLI cannot be installed on the benchmark machine. The baseline (`scripts/bench/manual-release.sh`) does less: no rehearsal, no snapshot check, no ledger, and it polls health once a second as a hand-written loop would.",
         "- **Time to detect health**: a loopback server turns healthy at a random moment; the gate (intervalMs 250) against a `sleep 1` poll loop.",
         "- **500 migration files**: one `migrate up` process (advisory lock, tracking table, one transaction per file) against one `psql` process per file.",
+        "- **Prod program under mocks**: `runStack(\"prod\")` of the test harness, ~130 resources; the baseline keeps ts-node's source-map stack-trace hook, which Pulumi invokes for every resource's source position.",
         "",
     ].join("\n");
 }

@@ -11,6 +11,8 @@ export interface RunOptions extends StackConfigOptions {
     program?: () => Promise<Record<string, any>>;
     /** Run the stack file under another stack name (keeps .gatehouse/<stack>/ of tests apart). */
     stackName?: string;
+    /** Keep ts-node's source-mapped stack traces while the program runs (slow; the benchmark's baseline). */
+    mappedStackTraces?: boolean;
 }
 
 /** A run that failed; carries what was registered up to the failure. */
@@ -46,7 +48,7 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
     // run's time under mocks. V8's own formatting is enough while the program
     // runs; test failures afterwards still get mapped traces.
     const mapStackTrace = Error.prepareStackTrace;
-    (Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;
+    if (!options.mappedStackTraces) (Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;
     try {
         const { loaded, mocks } = await prepareStack(stack, options);
         const program: () => Promise<Record<string, any>> = options.program ?? require("../../index");
