@@ -3,17 +3,23 @@ import { readConfig } from "./components/config";
 import { App } from "./components/app";
 import { AwsPlatform } from "./components/aws/platform";
 import { LocalTarget } from "./components/local/localTarget";
+import { planRelease } from "./components/release/plan";
 
 // Pulumi runs an exported function as the program; tests call it once per test
 // under fresh mocks. Config -> components -> outputs, nothing else.
 export = async function gatehouse() {
     const config = readConfig();
+    // The review step: fails preview on an unreviewed destructive migration, prints the plan.
+    const plan = await planRelease(config);
+    if (pulumi.runtime.isDryRun()) pulumi.log.info(plan.text);
     const app = new App(config.app, { config });
     const outputs = {
         app: config.app,
         release: config.release,
         target: config.target,
         envNames: app.envNames,
+        releasePlan: plan.text,
+        releaseGraph: plan.mermaid,
     };
     if (config.target === "local") {
         const local = new LocalTarget(config.app, { config }, { parent: app });

@@ -1,0 +1,99 @@
+import * as path from "path";
+import { GatehouseConfig } from "../config";
+import { readExpectations } from "./verify";
+import { LintFinding, blockingFindings, lintMigrations } from "./lint";
+import { compareVersions } from "./migrationFiles";
+
+/** What a reviewer reads in `pulumi preview`: the release in a page. */
+export interface ReleasePlan {
+    text: string;
+    /** The steps as a Mermaid graph (also a stack output). */
+    mermaid: string;
+    findings: LintFinding[];
+}
+
+export class DestructiveMigrationError extends Error {
+    constructor(readonly findings: LintFinding[]) {
+        super(
+            `release blocked: ${findings.length} destructive operation(s) in migrations not marked as reviewed:\n` +
+                findings.map((f) => `  - ${f.file}:${f.line}: ${f.operation}: ${f.risk}`).join("\n") +
+                `\nIf this is intended, have it reviewed and add the line "-- gatehouse:reviewed" to the file, then preview again.`,
+        );
+        this.name = "DestructiveMigrationError";
+    }
+}
+
+/**
+ * Builds the release plan and lints the migrations it manages (every file
+ * newer than migrationBaseline; the reviewed marker stays in the file once a
+ * person accepted it). Throws when a destructive operation is unreviewed, so
+ * `pulumi preview` fails before anything is created.
+ */
+export async function planRelease(config: GatehouseConfig): Promise<ReleasePlan> {
+    const steps = config.releaseSteps;
+    const migrations = steps.migrations;
+    const files = migrations.mode === "runner"
+        ? migrations.files.filter((f) => migrations.baseline === undefined || compareVersions(f.version, migrations.baseline) > 0)
+        : [];
+    const findings = await lintMigrations(files);
+    const blocking = blockingFindings(findings, files);
+    if (blocking.length > 0) throw new DestructiveMigrationError(blocking);
+
+    const order = releaseSteps(config);
+    const lines: string[] = [`Release ${config.release} of ${config.app} (${config.target}, ${config.environment})`];
+    lines.push("", "Images:");
+    if (config.target === "aws") {
+        lines.push(`  live slot after this release: ${config.aws.liveSlot}`);
+        for (const [slot, image] of Object.entries(config.aws.backendImages)) lines.push(`  backend ${slot}: ${image}`);
+        if (config.services.frontend.enabled) for (const [slot, image] of Object.entries(config.aws.frontendImages)) lines.push(`  frontend ${slot}: ${image}`);
+    } else {
+        lines.push(`  local app: ${config.local.appCommand}`);
+    }
+    if (config.services.worker.enabled) lines.push(`  worker: ${config.services.worker.image}`);
+    lines.push("", "Migrations:");
+    if (migrations.mode === "runner") {
+        if (migrations.baseline) lines.push(`  baseline: up to ${migrations.baseline} applied by hand (recorded, not run)`);
+        for (const f of migrations.files) {
+            if (migrations.baseline && compareVersions(f.version, migrations.baseline) <= 0) continue;
+            lines.push(`  ${f.file}  sha256 ${f.sha256.slice(0, 16)}${f.noTransaction ? "  (outside a transaction)" : ""}${f.reviewed ? "  (reviewed)" : ""}`);
+        }
+        lines.push("  (pulumi preview shows the files not yet applied as `create` steps; applied files are unchanged)");
+    } else if (migrations.mode === "command") {
+        lines.push(`  command: ${migrations.command}`);
+    } else {
+        lines.push("  none");
+    }
+    for (const f of findings) lines.push(`  lint ${f.destructive ? "DESTRUCTIVE" : "warning"} ${f.file}:${f.line}: ${f.operation}: ${f.risk}`);
+    lines.push("", "Schema expectations:");
+    if (steps.expectationsFile) {
+        const e = readExpectations(steps.expectationsFile);
+        lines.push(`  ${path.relative(config.projectDir, steps.expectationsFile)}: ${Object.keys(e.tables).length} table(s) (${Object.keys(e.tables).join(", ")}), ${e.indexes.length} index(es)`);
+    } else {
+        lines.push("  none");
+    }
+    lines.push("", `Health gate (deadline ${steps.gate.deadlineSeconds ?? 60} s, retry every ${steps.gate.intervalMs ?? 250} ms):`);
+    for (const c of steps.gate.checks) lines.push(`  ${c.request.method ?? "GET"} ${c.request.path} -> ${JSON.stringify(c.expect.status ?? 200)}${(c.repeat ?? 1) > 1 ? ` x${c.repeat}` : ""}  (${c.name})`);
+    lines.push("", "Steps, in order:", ...order.map((s, i) => `  ${i + 1}. ${s}`));
+
+    const ids = order.map((_, i) => `s${i + 1}`);
+    const mermaid = ["graph TD", ...order.map((s, i) => `  ${ids[i]}["${s.replace(/"/g, "'")}"]`), ...ids.slice(1).map((id, i) => `  ${ids[i]} --> ${id}`)].join("\n");
+    return { text: lines.join("\n"), mermaid, findings };
+}
+
+function releaseSteps(config: GatehouseConfig): string[] {
+    const steps = config.releaseSteps;
+    const m = steps.migrations;
+    const out: string[] = [config.target === "aws" ? "RDS snapshot (kept)" : "pg_dump snapshot (verified)"];
+    if (config.target === "local" && steps.rehearsal && m.mode !== "none") out.push("rehearsal on a scratch copy");
+    if (m.mode === "runner") out.push(...m.files.filter((f) => !m.baseline || compareVersions(f.version, m.baseline) > 0).map((f) => `migration ${f.file}`));
+    if (m.mode === "command") out.push(`migration command`);
+    if (steps.expectationsFile) out.push("schema verification");
+    if (config.target === "aws") {
+        out.push(`backend ${config.aws.liveSlot} slot`, "backend health gate", "backend promotion (listener switch)");
+        if (config.services.frontend.enabled) out.push(`frontend ${config.aws.liveSlot} slot`, "frontend health gate", "frontend promotion (listener switch)");
+        if (config.services.worker.enabled) out.push("worker/scheduler");
+    } else {
+        out.push("deploy (restart the app)", "health gate", "promotion (ledger)");
+    }
+    return out;
+}

@@ -1,0 +1,97 @@
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { blockingFindings, lintMigrations } from "../components/release/lint";
+import { readMigrationDir } from "../components/release/migrationFiles";
+import { runStack } from "./harness/program";
+
+function migrationDir(files: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-lint-"));
+    for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), body);
+    return dir;
+}
+
+describe("migration lint (libpg-query) and the release plan", () => {
+    it("flags every locking or destructive operation, with file and line", async () => {
+        const dir = migrationDir({
+            "030_risky.sql": [
+                "CREATE TABLE fresh (id int);",
+                "CREATE INDEX fresh_id_idx ON fresh (id);",
+                "DROP TABLE old_reports;",
+                "ALTER TABLE users DROP COLUMN legacy_flag;",
+                "ALTER TABLE trades ALTER COLUMN price TYPE numeric(30,10);",
+                "ALTER TABLE users ADD COLUMN tier text NOT NULL;",
+                "ALTER TABLE users ADD COLUMN nickname text NOT NULL DEFAULT '';",
+                "ALTER TABLE bubbles ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+                "ALTER TABLE runs ALTER COLUMN kind SET NOT NULL;",
+                "CREATE INDEX runs_status_idx ON runs (status);",
+                "TRUNCATE ai_usage_monthly;",
+                "ALTER TABLE summary_packs RENAME COLUMN range TO period;",
+            ].join("\n"),
+        });
+        const files = readMigrationDir(dir);
+        const findings = await lintMigrations(files);
+        assert.deepEqual(findings.map((f) => [f.line, f.operation, f.destructive]), [
+            [3, "DROP TABLE old_reports", true],
+            [4, "DROP COLUMN users.legacy_flag", true],
+            [5, "ALTER COLUMN trades.price TYPE", true],
+            [6, "ADD COLUMN users.tier NOT NULL without a default", true],
+            [8, "ADD COLUMN bubbles.token DEFAULT gen_random_uuid()", true],
+            [9, "SET NOT NULL on runs.kind", false],
+            [10, "CREATE INDEX runs_status_idx ON runs", false],
+            [11, "TRUNCATE ai_usage_monthly", true],
+            [12, "RENAME range TO period", true],
+        ]);
+        assert.equal(blockingFindings(findings, files).length, 7);
+    });
+
+    it("a file marked reviewed passes; a concurrent index passes", async () => {
+        const dir = migrationDir({
+            "031_drop.sql": "-- gatehouse:reviewed (jane, 2026-11-20: reports moved to the warehouse)\nDROP TABLE old_reports;\n",
+            "032_index.sql": "-- gatehouse:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS runs_status_idx ON runs (status);\n",
+        });
+        const files = readMigrationDir(dir);
+        const findings = await lintMigrations(files);
+        assert.deepEqual(findings.map((f) => f.operation), ["DROP TABLE old_reports"]);
+        assert.deepEqual(blockingFindings(findings, files), []);
+    });
+
+    it("the shipped migrations have nothing destructive", async () => {
+        const files = readMigrationDir(path.join(__dirname, "..", "migrations"));
+        const findings = await lintMigrations(files);
+        assert.deepEqual(blockingFindings(findings, files), []);
+        assert.deepEqual(findings.map((f) => `${f.file}:${f.line} ${f.operation}`), ["021_ai_allowlist.sql:7 CREATE INDEX users_ai_allowlisted_idx ON users"]);
+    });
+
+    it("fails the preview on an unreviewed destructive migration, naming file, line and the fix", async () => {
+        const dir = migrationDir({
+            ...Object.fromEntries(fs.readdirSync(path.join(__dirname, "..", "migrations")).map((f) => [f, fs.readFileSync(path.join(__dirname, "..", "migrations", f), "utf8")])),
+            "023_drop_streaks.sql": "ALTER TABLE user_streaks DROP COLUMN longest_streak;\n",
+        });
+        await assert.rejects(runStack("local", { preview: true, set: { migrationsDir: dir } }), (err: any) => {
+            assert.match(err.message, /release blocked: 1 destructive operation\(s\) in migrations not marked as reviewed:\n  - 023_drop_streaks\.sql:1: DROP COLUMN user_streaks\.longest_streak/);
+            assert.match(err.message, /add the line "-- gatehouse:reviewed" to the file/);
+            return true;
+        });
+    });
+
+    it("plans a release with pending migrations: images, files with checksums, expectations, gate checks, steps and a graph", async () => {
+        const dir = migrationDir({
+            ...Object.fromEntries(fs.readdirSync(path.join(__dirname, "..", "migrations")).map((f) => [f, fs.readFileSync(path.join(__dirname, "..", "migrations", f), "utf8")])),
+            "023_streak_badges.sql": "ALTER TABLE user_streaks ADD COLUMN badge text;\n",
+        });
+        const run = await runStack("prod", { set: { migrationsDir: dir } });
+        const plan: string = run.outputs.releasePlan;
+        assert.match(plan, /^Release 2026-11-22\.1 of kifu \(aws, production\)/);
+        assert.match(plan, /backend blue: 123456789012\.dkr\.ecr\.ap-northeast-2\.amazonaws\.com\/kifu-backend:2026-11-22\.1/);
+        assert.match(plan, /baseline: up to 019 applied by hand/);
+        assert.match(plan, /  023_streak_badges\.sql  sha256 [0-9a-f]{16}\n/);
+        assert.ok(!plan.includes("001_initial_schema.sql"), "baselined files are not part of the release");
+        assert.match(plan, /checks\/kifu\.schema\.yaml: 6 table\(s\) \(users, runs, summary_packs, guided_reviews, guided_review_items, user_streaks\), 3 index\(es\)/);
+        assert.match(plan, /POST \/api\/v1\/ai\/review -> 403  \(ai allowlist refusal\)/);
+        assert.match(plan, /Steps, in order:\n  1\. RDS snapshot \(kept\)\n  2\. migration 020_guided_review\.sql\n  3\. migration 021_ai_allowlist\.sql\n  4\. migration 022_create_runs_and_summary_packs\.sql\n  5\. migration 023_streak_badges\.sql\n  6\. schema verification\n  7\. backend blue slot\n  8\. backend health gate\n  9\. backend promotion/);
+        assert.match(run.outputs.releaseGraph, /^graph TD\n  s1\["RDS snapshot \(kept\)"\]/);
+        assert.match(run.outputs.releaseGraph, /  s5 --> s6/);
+    });
+});
