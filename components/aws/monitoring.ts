@@ -11,17 +11,25 @@ export interface RollbackAlarmsArgs {
  * The alarms that mean "roll back" (checklist section 7: 5xx surge, 502s).
  * ECS deployments watch them and roll back on their own.
  */
+/** What every alarm shares: one-minute periods, missing data is fine, notify the topic both ways. */
+function alarmDefaults(topicArn: pulumi.Input<string>) {
+    return {
+        period: 60,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "notBreaching",
+        alarmActions: [topicArn],
+        okActions: [topicArn],
+    };
+}
+
 export function rollbackAlarms(name: string, args: RollbackAlarmsArgs, opts: pulumi.CustomResourceOptions): aws.cloudwatch.MetricAlarm[] {
     const common = {
+        ...alarmDefaults(args.topicArn),
         namespace: "AWS/ApplicationELB",
         dimensions: { LoadBalancer: args.loadBalancerSuffix },
         statistic: "Sum",
-        period: 60,
+        // Two minutes: fast enough to roll a deployment back, not a single blip.
         evaluationPeriods: 2,
-        comparisonOperator: "GreaterThanThreshold",
-        treatMissingData: "notBreaching",
-        alarmActions: [args.topicArn],
-        okActions: [args.topicArn],
     };
     return [
         new aws.cloudwatch.MetricAlarm(`${name}-target-5xx`, { ...common, name: `${name}-target-5xx`, metricName: "HTTPCode_Target_5XX_Count", threshold: 20, alarmDescription: "Backend 5xx surge: roll back (checklist 7)" }, opts),
@@ -51,16 +59,7 @@ export class Monitoring extends pulumi.ComponentResource {
         const alarm = (id: string, a: Partial<aws.cloudwatch.MetricAlarmArgs>) =>
             new aws.cloudwatch.MetricAlarm(
                 `${name}-${id}`,
-                {
-                    name: `${name}-${id}`,
-                    period: 60,
-                    evaluationPeriods: 5,
-                    comparisonOperator: "GreaterThanThreshold",
-                    treatMissingData: "notBreaching",
-                    alarmActions: [args.topicArn],
-                    okActions: [args.topicArn],
-                    ...a,
-                } as aws.cloudwatch.MetricAlarmArgs,
+                { ...alarmDefaults(args.topicArn), name: `${name}-${id}`, evaluationPeriods: 5, ...a } as aws.cloudwatch.MetricAlarmArgs,
                 { parent: this },
             );
         const alarms = [

@@ -1,7 +1,6 @@
-import * as fs from "fs";
-import * as YAML from "yaml";
 import { z } from "zod";
 import { GateSpec, jsonPath } from "./gate";
+import { readYamlFile } from "./yamlFile";
 
 const headers = z.record(z.string(), z.string());
 
@@ -42,19 +41,7 @@ export const GATE_BUILTINS = ["release", "run"] as const;
  * `pulumi preview`, not halfway through a release.
  */
 export function readGateSpec(file: string): GateSpec {
-    let doc: unknown;
-    try {
-        doc = YAML.parse(fs.readFileSync(file, "utf8"));
-    } catch (err: any) {
-        throw new Error(`${file}: ${err.message}`);
-    }
-    const parsed = gateSpecSchema.safeParse(doc);
-    const problems: string[] = parsed.success
-        ? []
-        : parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
-    if (parsed.success) problems.push(...checkVariablesAndPaths(parsed.data as GateSpec));
-    if (problems.length > 0) throw new Error(`${file}: not a valid gate spec:\n  ${problems.join("\n  ")}`);
-    return parsed.data as GateSpec;
+    return readYamlFile(file, gateSpecSchema, "gate spec", (spec) => checkVariablesAndPaths(spec as GateSpec)) as GateSpec;
 }
 
 function checkVariablesAndPaths(spec: GateSpec): string[] {

@@ -1,7 +1,6 @@
-import * as fs from "fs";
 import { Client } from "pg";
-import * as YAML from "yaml";
 import { z } from "zod";
+import { readYamlFile } from "./yamlFile";
 
 const columnList = z.array(z.string().min(1)).min(1);
 
@@ -38,18 +37,7 @@ export type Expectations = z.infer<typeof expectationSchema>;
 
 /** Reads an expectations file, naming the file and field on any mistake. */
 export function readExpectations(file: string): Expectations {
-    let doc: unknown;
-    try {
-        doc = YAML.parse(fs.readFileSync(file, "utf8"));
-    } catch (err: any) {
-        throw new Error(`${file}: ${err.message}`);
-    }
-    const parsed = expectationSchema.safeParse(doc);
-    if (!parsed.success) {
-        const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
-        throw new Error(`${file}: not a valid schema expectations file:\n  ${lines.join("\n  ")}`);
-    }
-    return parsed.data;
+    return readYamlFile(file, expectationSchema, "schema expectations file");
 }
 
 export interface VerificationResult {
