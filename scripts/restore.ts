@@ -1,11 +1,31 @@
 import { redactUrl } from "../components/release/pgTools";
+import { restoreRdsSnapshot } from "../components/release/rdsRestore";
 import { restoreSnapshot } from "../components/release/snapshot";
 import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
 
-const USAGE = "npm run restore -- --snapshot <file> --database-url <url of an empty database>";
+const USAGE = [
+    "npm run restore -- --snapshot <file> --database-url <url of an empty database>",
+    "       npm run restore -- --rds-snapshot <id> --new-instance <id> --region <region>",
+].join("\n");
 
 runCli("restore", async () => {
-    const { values } = parseCli(USAGE, { snapshot: { type: "string" }, "database-url": { type: "string" } });
+    const { values } = parseCli(USAGE, {
+        snapshot: { type: "string" },
+        "database-url": { type: "string" },
+        "rds-snapshot": { type: "string" },
+        "new-instance": { type: "string" },
+        region: { type: "string" },
+    });
+    if (values["rds-snapshot"]) {
+        const { nextSteps } = await restoreRdsSnapshot({
+            snapshotId: values["rds-snapshot"],
+            newInstanceId: required(values["new-instance"], "--new-instance", USAGE),
+            region: required(values.region, "--region", USAGE),
+        });
+        console.log(`restoring ${values["rds-snapshot"]} into the new instance ${values["new-instance"]}; next steps:`);
+        nextSteps.forEach((step, i) => console.log(`  ${i + 1}. ${step}`));
+        return;
+    }
     const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
     const snapshot = required(values.snapshot, "--snapshot", USAGE);
     const { tables } = await restoreSnapshot({ snapshot, databaseUrl });
