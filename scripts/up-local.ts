@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
-import { neededSecrets } from "../components/config";
+import { secretsNamedByStackFile } from "../components/config";
 import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
 import { parseCli, runCli } from "./lib/cli";
 
@@ -82,16 +82,7 @@ function passphraseFile(): string {
 
 /** Local secrets (e.g. the demo's JWT_SECRET) are random values, set encrypted once. */
 async function generateMissingSecrets(stack: Awaited<ReturnType<typeof LocalWorkspace.createOrSelectStack>>, stackConfig: Record<string, any>): Promise<void> {
-    const get = (key: string) => stackConfig[`gatehouse:${key}`];
-    const names = neededSecrets({
-        backendSecrets: get("backendSecrets") ?? [],
-        workerSecrets: get("workerSecrets") ?? [],
-        frontendSecrets: get("frontendSecrets") ?? [],
-        workerEnabled: get("workerEnabled") === true,
-        frontendEnabled: get("frontendEnabled") === true,
-        llmEnabled: get("llmEnabled") !== false,
-        llmProviderKeys: get("llmProviderKeys") ?? [],
-    });
+    const names = secretsNamedByStackFile(stackConfig, "gatehouse");
     const existing = await stack.getAllConfig();
     for (const name of names) {
         if (existing[`gatehouse:${name}`]) continue;

@@ -5,7 +5,7 @@ import { PROJECT_FILE, readProjectFile } from "./declarations";
 import { Settings, validateConfig } from "./validate";
 
 export { ConfigError, ConfigProblem } from "./problems";
-export { Role, ROLES, ServiceSettings, Settings, ReleaseSettings, MigrationSettings, LocalSettings, AwsSettings, Slot, validateConfig, neededSecrets } from "./validate";
+export { Role, ROLES, ServiceSettings, Settings, ReleaseSettings, MigrationSettings, LocalSettings, AwsSettings, Slot, validateConfig, neededSecrets, secretsNamedByStackFile } from "./validate";
 export { readProjectFile, PROJECT_FILE } from "./declarations";
 
 /** The stack's validated configuration; secret values only as Pulumi secrets. */

@@ -317,9 +317,11 @@ function collectServices(cfg: PlainConfig): ServiceDraft[] {
             const at = entry.indexOf("=");
             return { name: entry.slice(0, at), value: entry.slice(at + 1), index };
         });
-        const derivedEnv = [cfg.databaseUrlEnv];
-        if (cfg.redisEnabled) derivedEnv.push(cfg.redisUrlEnv);
-        if (role === "frontend") derivedEnv.splice(0, derivedEnv.length, ...(cfg.apiBaseUrlEnv ? [cfg.apiBaseUrlEnv] : []));
+        // The frontend gets the backend's URL; backend and worker get the data layer's.
+        const derivedEnv =
+            role === "frontend"
+                ? cfg.apiBaseUrlEnv ? [cfg.apiBaseUrlEnv] : []
+                : [cfg.databaseUrlEnv, ...(cfg.redisEnabled ? [cfg.redisUrlEnv] : [])];
         const env: Record<string, string> = {};
         for (const e of envEntries) env[e.name] = e.value;
         if (role !== "frontend") Object.assign(env, guardrailEnv);
@@ -528,6 +530,26 @@ export function neededSecrets(cfg: Pick<PlainConfig, "backendSecrets" | "workerS
     if (cfg.frontendEnabled) (cfg.frontendSecrets ?? []).forEach((n) => names.add(n));
     if (cfg.llmEnabled) (cfg.llmProviderKeys ?? []).forEach((n) => names.add(n));
     return [...names].sort();
+}
+
+/**
+ * The secrets a stack file names, read straight from its `config:` map (full
+ * keys, values as YAML gives them), for tools that run before the program:
+ * the test harness and `npm run up:local`. Unset keys take Pulumi.yaml's defaults.
+ */
+export function secretsNamedByStackFile(stackConfig: Record<string, unknown>, projectName: string): string[] {
+    const get = (key: string) => stackConfig[`${projectName}:${key}`];
+    const list = (key: string) => (Array.isArray(get(key)) ? (get(key) as string[]) : []);
+    const flag = (key: string, byDefault: boolean) => (get(key) === undefined ? byDefault : get(key) === true || get(key) === "true");
+    return neededSecrets({
+        backendSecrets: list("backendSecrets"),
+        workerSecrets: list("workerSecrets"),
+        frontendSecrets: list("frontendSecrets"),
+        workerEnabled: flag("workerEnabled", false),
+        frontendEnabled: flag("frontendEnabled", false),
+        llmEnabled: flag("llmEnabled", true),
+        llmProviderKeys: list("llmProviderKeys"),
+    });
 }
 
 function checkSecretValues(input: ConfigInput, secretNames: string[], fix: FixCommands, problems: ConfigProblem[]): void {

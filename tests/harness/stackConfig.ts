@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { neededSecrets, readProjectFile } from "../../components/config";
+import { readProjectFile, secretsNamedByStackFile } from "../../components/config";
 
 export const REPO_ROOT = path.join(__dirname, "..", "..");
 
@@ -69,16 +69,7 @@ export function loadStackConfig(stack: string, options: StackConfigOptions = {})
     const config: Record<string, string> = {};
     for (const [key, value] of Object.entries(raw)) config[key] = toConfigString(value);
 
-    const plain = (key: string) => raw[prefix + key] as any;
-    const names = neededSecrets({
-        backendSecrets: plain("backendSecrets"),
-        workerSecrets: plain("workerSecrets"),
-        frontendSecrets: plain("frontendSecrets"),
-        workerEnabled: plain("workerEnabled") === true || plain("workerEnabled") === "true",
-        frontendEnabled: plain("frontendEnabled") === true || plain("frontendEnabled") === "true",
-        llmEnabled: plain("llmEnabled") === true || plain("llmEnabled") === "true",
-        llmProviderKeys: plain("llmProviderKeys"),
-    });
+    const names = secretsNamedByStackFile(raw, project.name);
     const secretValues: Record<string, string> = {};
     for (const name of names) secretValues[name] = testSecretValue(name);
     Object.assign(secretValues, options.secrets ?? {});
