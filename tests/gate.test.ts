@@ -4,7 +4,7 @@ import * as path from "path";
 import { GateSpec, formatGateReport, runGate } from "../components/release/gate";
 import { readGateSpec } from "../components/release/gateSpec";
 
-type Handler = (req: http.IncomingMessage, body: string) => { status: number; body?: unknown; delayMs?: number };
+type Handler = (req: http.IncomingMessage, body: string, at: number) => { status: number; body?: unknown; delayMs?: number };
 
 /** A real HTTP server on loopback; records every request it answered. */
 async function serve(handler: Handler): Promise<{ url: string; log: { at: number; path: string; status: number }[]; close(): Promise<void> }> {
@@ -13,10 +13,12 @@ async function serve(handler: Handler): Promise<{ url: string; log: { at: number
         let body = "";
         req.on("data", (d) => (body += d));
         req.on("end", () => {
-            const out = handler(req, body);
+            // One clock reading decides the answer and dates the log entry.
+            const at = Date.now();
+            const out = handler(req, body, at);
             const send = () => {
                 if (res.destroyed) return;
-                log.push({ at: Date.now(), path: req.url ?? "", status: out.status });
+                log.push({ at, path: req.url ?? "", status: out.status });
                 res.writeHead(out.status, { "Content-Type": "application/json" });
                 res.end(out.body === undefined ? "" : typeof out.body === "string" ? out.body : JSON.stringify(out.body));
             };
@@ -48,7 +50,7 @@ describe("health gate (real HTTP on loopback)", () => {
 
     it("passes on the first attempt after the app turns healthy", async () => {
         let healthyAt = Infinity;
-        server = await serve(() => ({ status: Date.now() >= healthyAt ? 200 : 503, body: { ok: Date.now() >= healthyAt } }));
+        server = await serve((_req, _body, at) => ({ status: at >= healthyAt ? 200 : 503 }));
         setTimeout(() => (healthyAt = Date.now()), 300);
         const report = await runGate(server.url, oneCheck({}, { intervalMs: 100, deadlineSeconds: 10 }));
         assert.equal(report.passed, true);
