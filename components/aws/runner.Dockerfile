@@ -1,0 +1,17 @@
+# The migration runner image (config: migrationRunnerImage): Gatehouse's CLIs
+# and this repository's migrations and schema expectations, run as one-off
+# ECS tasks inside the VPC. Build from the repository root:
+#   docker build -f components/aws/runner.Dockerfile -t <registry>/gatehouse-runner:<release> .
+# The task's command is `node --liftoff-only .gatehouse/build/migrate.js ...`.
+FROM node:22-bookworm-slim
+WORKDIR /gatehouse
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+COPY components ./components
+COPY scripts ./scripts
+COPY migrations ./migrations
+COPY checks ./checks
+COPY Pulumi.yaml ./
+RUN npx esbuild scripts/migrate.ts --bundle --platform=node --target=node22 --format=cjs --packages=external \
+      --outfile=.gatehouse/build/migrate.js --log-level=error
+USER node
