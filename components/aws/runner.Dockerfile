@@ -5,6 +5,10 @@
 # The task's command is `node --liftoff-only .gatehouse/build/migrate.js ...`.
 FROM node:22-bookworm-slim
 WORKDIR /gatehouse
+# node-postgres treats sslmode=require as verify-full: trust the RDS certificate
+# authorities so the runner verifies the database it migrates.
+ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /gatehouse/rds-global-bundle.pem
+ENV NODE_EXTRA_CA_CERTS=/gatehouse/rds-global-bundle.pem
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY components ./components
