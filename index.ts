@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { readConfig } from "./components/config";
 import { App } from "./components/app";
 import { AwsPlatform } from "./components/aws/platform";
-import { LocalTarget } from "./components/local/localTarget";
+import { LocalTarget, localDatabaseUrl } from "./components/local/localTarget";
 import { planRelease } from "./components/release/plan";
 
 // Pulumi runs an exported function as the program; tests call it once per test
@@ -10,7 +10,7 @@ import { planRelease } from "./components/release/plan";
 export = async function gatehouse() {
     const config = readConfig();
     // The review step: fails preview on an unreviewed destructive migration, prints the plan.
-    const plan = await planRelease(config);
+    const plan = await planRelease(config, config.target === "local" ? localDatabaseUrl(config) : undefined);
     if (pulumi.runtime.isDryRun()) pulumi.log.info(plan.text);
     const app = new App(config.app, { config });
     const outputs = {

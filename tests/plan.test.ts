@@ -95,3 +95,28 @@ describe("migration lint (libpg-query) and the release plan", () => {
         assert.match(run.outputs.releaseGraph, /  s5 --> s6/);
     });
 });
+
+describe("the release plan against a database the deployer reaches (local target)", () => {
+    it("marks applied and pending files, and lints only the pending ones", async () => {
+        const { freshDatabase } = await import("./helpers/postgres");
+        const { migrateUp } = await import("../components/release/runner");
+        const db = await freshDatabase("plan");
+        try {
+            const dir = migrationDir({
+                ...Object.fromEntries(fs.readdirSync(path.join(__dirname, "..", "migrations")).map((f) => [f, fs.readFileSync(path.join(__dirname, "..", "migrations", f), "utf8")])),
+                "023_drop_longest.sql": "ALTER TABLE user_streaks DROP COLUMN longest_streak;\n",
+            });
+            // 023 was reviewed and applied long ago; its marker has since been lost: applied files are not linted again.
+            await migrateUp({ databaseUrl: db.url, dir });
+            fs.writeFileSync(path.join(dir, "024_badges.sql"), "ALTER TABLE user_streaks ADD COLUMN badge text;\n");
+            const runs = await runStack("local", { set: { migrationsDir: dir }, secrets: { localDatabaseUrl: db.url } });
+            const plan: string = runs.outputs.releasePlan;
+            assert.match(plan, /  022_create_runs_and_summary_packs\.sql  sha256 [0-9a-f]{16}  applied\n/);
+            assert.match(plan, /  023_drop_longest\.sql  sha256 [0-9a-f]{16}  applied\n/);
+            assert.match(plan, /  024_badges\.sql  sha256 [0-9a-f]{16}  pending\n  1 pending\n/);
+            assert.ok(!plan.includes("DESTRUCTIVE"), plan);
+        } finally {
+            await db.drop();
+        }
+    });
+});

@@ -4,6 +4,16 @@ import { GatehouseConfig } from "../config";
 import { ReleasePipeline, gatehouseCli } from "../release/pipeline";
 import { embeddedDatabaseUrl } from "./embeddedPostgres";
 
+/**
+ * The local database's URL as plain text, for the release plan's read-only
+ * status query (the program never passes it to a resource in plaintext).
+ */
+export function localDatabaseUrl(config: GatehouseConfig): string {
+    return config.local.externalDatabase
+        ? pulumi.runtime.getConfig(`gatehouse:localDatabaseUrl`)!
+        : embeddedDatabaseUrl(config.local.postgresPort, config.app);
+}
+
 export interface LocalTargetArgs {
     config: GatehouseConfig;
 }

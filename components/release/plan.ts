@@ -3,6 +3,7 @@ import { GatehouseConfig } from "../config";
 import { readExpectations } from "./verify";
 import { LintFinding, blockingFindings, lintMigrations } from "./lint";
 import { compareVersions } from "./migrationFiles";
+import { FileState, migrationStatus } from "./runner";
 
 /** What a reviewer reads in `pulumi preview`: the release in a page. */
 export interface ReleasePlan {
@@ -29,11 +30,16 @@ export class DestructiveMigrationError extends Error {
  * person accepted it). Throws when a destructive operation is unreviewed, so
  * `pulumi preview` fails before anything is created.
  */
-export async function planRelease(config: GatehouseConfig): Promise<ReleasePlan> {
+export async function planRelease(config: GatehouseConfig, databaseUrl?: string): Promise<ReleasePlan> {
     const steps = config.releaseSteps;
     const migrations = steps.migrations;
+    // Where the deployer reaches the database (local target), the plan knows which files are pending,
+    // and only those are linted: an applied file cannot be reviewed any more.
+    const states = migrations.mode === "runner" && databaseUrl ? await fileStates(databaseUrl, migrations.dir, config.projectDir) : undefined;
     const files = migrations.mode === "runner"
-        ? migrations.files.filter((f) => migrations.baseline === undefined || compareVersions(f.version, migrations.baseline) > 0)
+        ? migrations.files.filter(
+              (f) => (migrations.baseline === undefined || compareVersions(f.version, migrations.baseline) > 0) && (!states || states.get(f.file) !== "applied"),
+          )
         : [];
     const findings = await lintMigrations(files);
     const blocking = blockingFindings(findings, files);
@@ -55,9 +61,14 @@ export async function planRelease(config: GatehouseConfig): Promise<ReleasePlan>
         if (migrations.baseline) lines.push(`  baseline: up to ${migrations.baseline} applied by hand (recorded, not run)`);
         for (const f of migrations.files) {
             if (migrations.baseline && compareVersions(f.version, migrations.baseline) <= 0) continue;
-            lines.push(`  ${f.file}  sha256 ${f.sha256.slice(0, 16)}${f.noTransaction ? "  (outside a transaction)" : ""}${f.reviewed ? "  (reviewed)" : ""}`);
+            const state = states ? `  ${states.get(f.file) ?? "pending"}` : "";
+            lines.push(`  ${f.file}  sha256 ${f.sha256.slice(0, 16)}${state}${f.noTransaction ? "  (outside a transaction)" : ""}${f.reviewed ? "  (reviewed)" : ""}`);
         }
-        lines.push("  (pulumi preview shows the files not yet applied as `create` steps; applied files are unchanged)");
+        lines.push(
+            states
+                ? `  ${files.length} pending`
+                : "  (database not reachable from here: pulumi preview shows the files not yet applied as `create` steps)",
+        );
     } else if (migrations.mode === "command") {
         lines.push(`  command: ${migrations.command}`);
     } else {
@@ -96,4 +107,14 @@ function releaseSteps(config: GatehouseConfig): string[] {
         out.push("deploy (restart the app)", "health gate", "promotion (ledger)");
     }
     return out;
+}
+
+/** Each file's state in the database, or undefined when the database does not answer. */
+async function fileStates(databaseUrl: string, dir: string, projectDir: string): Promise<Map<string, FileState> | undefined> {
+    try {
+        const rows = await migrationStatus({ databaseUrl, dir: path.resolve(projectDir, dir), connectTimeoutMs: 2000 });
+        return new Map(rows.map((r) => [r.file, r.state]));
+    } catch {
+        return undefined;
+    }
 }

@@ -114,9 +114,9 @@ export interface StatusRow {
 }
 
 /** Each file's state against the tracking table, plus tracked files no longer on disk. */
-export async function migrationStatus(options: Pick<RunnerOptions, "databaseUrl" | "dir">): Promise<StatusRow[]> {
+export async function migrationStatus(options: Pick<RunnerOptions, "databaseUrl" | "dir"> & { connectTimeoutMs?: number }): Promise<StatusRow[]> {
     const files = readMigrationDir(options.dir);
-    const client = new Client({ connectionString: options.databaseUrl, application_name: "gatehouse-migrate" });
+    const client = new Client({ connectionString: options.databaseUrl, application_name: "gatehouse-migrate", connectionTimeoutMillis: options.connectTimeoutMs });
     await client.connect();
     try {
         const tracked = (await trackingTableExists(client)) ? await readTracked(client) : new Map<string, TrackedRow>();
