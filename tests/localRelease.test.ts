@@ -10,6 +10,7 @@ import { EngineState, Executed, executingAnswer } from "./harness/executor";
 import { findSecretLeaks } from "./harness/mocks";
 import { RunFailure, RunOptions, runStack } from "./harness/program";
 import { REPO_ROOT } from "./harness/stackConfig";
+import { shippedMigrationsWith } from "./helpers/migrations";
 import { freshDatabase, sql } from "./helpers/postgres";
 
 // The whole program on the local stack, with mocks that execute every command
@@ -101,7 +102,7 @@ describe("a local release, executed for real", function () {
     });
 
     it("a failing migration stops before the deploy step with nothing half-applied", async () => {
-        const dir = copyMigrationsWith({
+        const dir = shippedMigrationsWith({
             "023_broken.sql": "CREATE TABLE pack_tags (id int);\nALTER TABLE summary_packs ADD COLUMN tag_id int REFERENCES no_such_table (id);\n",
         });
         const err = await release("r1", { set: { migrationsDir: dir, rehearsal: false } }).then(
@@ -118,7 +119,7 @@ describe("a local release, executed for real", function () {
 
     it("the rehearsal catches a failing migration before the real database changes at all", async () => {
         await release("r1");
-        const dir = copyMigrationsWith({ "023_broken.sql": "ALTER TABLE nowhere ADD COLUMN x int;\n" });
+        const dir = shippedMigrationsWith({ "023_broken.sql": "ALTER TABLE nowhere ADD COLUMN x int;\n" });
         executed.length = 0;
         await assert.rejects(release("r2", { set: { migrationsDir: dir } }), /rehearsal failed on a copy of the release snapshot, the real database was not touched: 023_broken\.sql:1/);
         assert.deepEqual(ran("migration-"), []);
@@ -139,11 +140,3 @@ describe("a local release, executed for real", function () {
         assert.ok(!fs.existsSync(path.join(REPO_ROOT, ".gatehouse", stackName, "releases.jsonl")), "no ledger entry");
     });
 });
-
-function copyMigrationsWith(extra: Record<string, string>): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-migrations-"));
-    const source = path.join(REPO_ROOT, "migrations");
-    for (const f of fs.readdirSync(source)) fs.copyFileSync(path.join(source, f), path.join(dir, f));
-    for (const [name, body] of Object.entries(extra)) fs.writeFileSync(path.join(dir, name), body);
-    return dir;
-}

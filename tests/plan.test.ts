@@ -1,16 +1,11 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { blockingFindings, lintMigrations } from "../components/release/lint";
 import { readMigrationDir } from "../components/release/migrationFiles";
 import { runStack } from "./harness/program";
+import { migrationDir, shippedMigrationsWith } from "./helpers/migrations";
 
-function migrationDir(files: Record<string, string>): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-lint-"));
-    for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), body);
-    return dir;
-}
 
 describe("migration lint (libpg-query) and the release plan", () => {
     it("flags every locking or destructive operation, with file and line", async () => {
@@ -65,10 +60,7 @@ describe("migration lint (libpg-query) and the release plan", () => {
     });
 
     it("fails the preview on an unreviewed destructive migration, naming file, line and the fix", async () => {
-        const dir = migrationDir({
-            ...Object.fromEntries(fs.readdirSync(path.join(__dirname, "..", "migrations")).map((f) => [f, fs.readFileSync(path.join(__dirname, "..", "migrations", f), "utf8")])),
-            "023_drop_streaks.sql": "ALTER TABLE user_streaks DROP COLUMN longest_streak;\n",
-        });
+        const dir = shippedMigrationsWith({ "023_drop_streaks.sql": "ALTER TABLE user_streaks DROP COLUMN longest_streak;\n" });
         await assert.rejects(runStack("local", { preview: true, set: { migrationsDir: dir } }), (err: any) => {
             assert.match(err.message, /release blocked: 1 destructive operation\(s\) in migrations not marked as reviewed:\n  - 023_drop_streaks\.sql:1: DROP COLUMN user_streaks\.longest_streak/);
             assert.match(err.message, /add the line "-- gatehouse:reviewed" to the file/);
@@ -77,10 +69,7 @@ describe("migration lint (libpg-query) and the release plan", () => {
     });
 
     it("plans a release with pending migrations: images, files with checksums, expectations, gate checks, steps and a graph", async () => {
-        const dir = migrationDir({
-            ...Object.fromEntries(fs.readdirSync(path.join(__dirname, "..", "migrations")).map((f) => [f, fs.readFileSync(path.join(__dirname, "..", "migrations", f), "utf8")])),
-            "023_streak_badges.sql": "ALTER TABLE user_streaks ADD COLUMN badge text;\n",
-        });
+        const dir = shippedMigrationsWith({ "023_streak_badges.sql": "ALTER TABLE user_streaks ADD COLUMN badge text;\n" });
         const run = await runStack("prod", { set: { migrationsDir: dir } });
         const plan: string = run.outputs.releasePlan;
         assert.match(plan, /^Release 2026-11-22\.1 of kifu \(aws, production\)/);
@@ -102,10 +91,7 @@ describe("the release plan against a database the deployer reaches (local target
         const { migrateUp } = await import("../components/release/runner");
         const db = await freshDatabase("plan");
         try {
-            const dir = migrationDir({
-                ...Object.fromEntries(fs.readdirSync(path.join(__dirname, "..", "migrations")).map((f) => [f, fs.readFileSync(path.join(__dirname, "..", "migrations", f), "utf8")])),
-                "023_drop_longest.sql": "ALTER TABLE user_streaks DROP COLUMN longest_streak;\n",
-            });
+            const dir = shippedMigrationsWith({ "023_drop_longest.sql": "ALTER TABLE user_streaks DROP COLUMN longest_streak;\n" });
             // 023 was reviewed and applied long ago; its marker has since been lost: applied files are not linted again.
             await migrateUp({ databaseUrl: db.url, dir });
             fs.writeFileSync(path.join(dir, "024_badges.sql"), "ALTER TABLE user_streaks ADD COLUMN badge text;\n");

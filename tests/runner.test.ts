@@ -1,16 +1,10 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { MigrationError, migrateUp, migrationStatus } from "../components/release/runner";
+import { migrationDir } from "./helpers/migrations";
 import { freshDatabase, sql } from "./helpers/postgres";
 
-/** A temporary migrations directory holding exactly these files. */
-function migrationDir(files: Record<string, string>): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-migrations-"));
-    for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), body);
-    return dir;
-}
 
 async function tableNames(url: string): Promise<string[]> {
     const rows = await sql(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");

@@ -5,6 +5,7 @@ import * as path from "path";
 import { rehearseMigrations } from "../components/release/rehearsal";
 import { migrateUp } from "../components/release/runner";
 import { listSnapshots, restoreSnapshot, takeSnapshot } from "../components/release/snapshot";
+import { shippedMigrationsWith } from "./helpers/migrations";
 import { freshDatabase, sql } from "./helpers/postgres";
 
 const MIGRATIONS = path.join(__dirname, "..", "migrations");
@@ -84,9 +85,7 @@ describe("snapshots (real pg_dump / pg_restore)", () => {
     });
 
     it("rehearses pending migrations on a scratch copy and drops it, leaving the real database alone", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-rehearse-"));
-        for (const f of fs.readdirSync(MIGRATIONS)) fs.copyFileSync(path.join(MIGRATIONS, f), path.join(dir, f));
-        fs.writeFileSync(path.join(dir, "023_streak_badges.sql"), "ALTER TABLE user_streaks ADD COLUMN badge text;");
+        const dir = shippedMigrationsWith({ "023_streak_badges.sql": "ALTER TABLE user_streaks ADD COLUMN badge text;" });
         const record = await takeSnapshot({ databaseUrl: source.url, outDir, label: "r" });
         const before = await sql(source.url, "SELECT datname FROM pg_database ORDER BY 1");
         const result = await rehearseMigrations({ databaseUrl: source.url, snapshot: record.file, dir });
