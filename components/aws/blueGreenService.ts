@@ -19,7 +19,6 @@ export const DEREGISTRATION_DELAY_SECONDS = 15;
 export const HEALTH_CHECK_GRACE_SECONDS = 30;
 
 export interface BlueGreenServiceArgs {
-    role: "backend" | "frontend";
     region: string;
     vpcId: pulumi.Input<string>;
     clusterArn: pulumi.Input<string>;

@@ -498,14 +498,14 @@ function globToRegExp(pattern: string): RegExp {
 
 function checkAwsTarget(cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
     if (cfg.target !== "aws") return;
-    const require = (key: keyof PlainConfig, missing: boolean, what: string, example: string) => {
+    const requireKey = (key: keyof PlainConfig, missing: boolean, what: string, example: string) => {
         if (missing) problems.push({ key, problem: `is required on the aws target: ${what}`, fix: fix.set(key, example) });
     };
-    require("availabilityZones", cfg.availabilityZones.length < 2, "at least two availability zones", "--path 'availabilityZones[0]' <zone>");
-    require("publicHostname", !cfg.publicHostname, "the app's public host name", "<host>");
-    require("certificateArn", !cfg.certificateArn, "the ACM certificate of publicHostname", "<arn>");
-    require("gateSourceCidrs", cfg.gateSourceCidrs.length === 0, "the deployer's CIDR, so the health gate can reach the test listeners", "--path 'gateSourceCidrs[0]' <cidr>");
-    require(
+    requireKey("availabilityZones", cfg.availabilityZones.length < 2, "at least two availability zones", "--path 'availabilityZones[0]' <zone>");
+    requireKey("publicHostname", !cfg.publicHostname, "the app's public host name", "<host>");
+    requireKey("certificateArn", !cfg.certificateArn, "the ACM certificate of publicHostname", "<arn>");
+    requireKey("gateSourceCidrs", cfg.gateSourceCidrs.length === 0, "the deployer's CIDR, so the health gate can reach the test listeners", "--path 'gateSourceCidrs[0]' <cidr>");
+    requireKey(
         "migrationRunnerImage",
         (cfg.migrationMode === "runner" || cfg.schemaExpectations !== "") && !cfg.migrationRunnerImage,
         "the runner's image, which applies migration files and verifies the schema inside the VPC (the private database is reachable only there)",

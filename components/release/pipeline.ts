@@ -51,7 +51,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--label", args.release, "--keep", String(args.steps.snapshotKeep)]), []);
         this.snapshotFile = snapshot.stdout.apply(lastLine);
 
-        const migrated = this.migrate(args, step, snapshot, env);
+        const migrated = this.migrate(args, step, snapshot, this.snapshotFile, env);
         this.migrationFiles = args.steps.migrations.mode === "runner" ? args.steps.migrations.files.map((f) => f.file) : [];
 
         const verified = args.steps.expectationsFile
@@ -73,10 +73,10 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         args: ReleasePipelineArgs,
         step: (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra?: Partial<command.local.CommandArgs>, stepOpts?: pulumi.CustomResourceOptions) => command.local.Command,
         snapshot: command.local.Command,
+        snapshotArg: pulumi.Output<string>,
         env: Record<string, pulumi.Input<string>>,
     ): pulumi.Resource[] {
         const migrations = args.steps.migrations;
-        const snapshotArg = snapshot.stdout.apply(lastLine);
         if (migrations.mode === "none") return [snapshot];
         if (migrations.mode === "command") {
             const rehearsed = args.steps.rehearsal
