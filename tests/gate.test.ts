@@ -159,3 +159,26 @@ describe("health gate (real HTTP on loopback)", () => {
         });
     });
 });
+
+describe("health gate report", () => {
+    it("keeps the last complete attempt when the deadline cuts the final one short", async () => {
+        let n = 0;
+        const server = http.createServer((_req, res) => {
+            // Answers fast with 503, except every third request, which hangs past the deadline.
+            if (n++ % 3 === 2) return;
+            res.writeHead(503);
+            res.end("warming up");
+        });
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        try {
+            const url = `http://127.0.0.1:${(server.address() as any).port}`;
+            const report = await runGate(url, { deadlineSeconds: 0.4, intervalMs: 20, checks: [{ name: "health", request: { path: "/health" }, expect: { status: 200 } }] });
+            assert.equal(report.passed, false);
+            assert.equal(report.checks[0].last?.status, 503);
+            assert.equal(report.checks[0].last?.bodyExcerpt, "warming up");
+        } finally {
+            server.closeAllConnections();
+            server.close();
+        }
+    });
+});

@@ -85,9 +85,13 @@ export async function runGate(baseUrl: string, spec: GateSpec, builtins: Record<
                 report.result = "failed";
                 return { passed: false, durationMs: Date.now() - started, checks: reports };
             }
-            const attempt = await attemptCheck(baseUrl, check, spec.headers ?? {}, vars, Math.min(check.timeoutMs ?? 5000, remaining));
+            const timeout = Math.min(check.timeoutMs ?? 5000, remaining);
+            const attempt = await attemptCheck(baseUrl, check, spec.headers ?? {}, vars, timeout);
             report.attempts++;
-            report.last = attempt.attempt;
+            // An attempt the gate's deadline cut short says nothing about the app; the
+            // report keeps the last complete one (status, body) when there is one.
+            const cutShort = timeout < (check.timeoutMs ?? 5000) && attempt.attempt.error?.startsWith("timed out");
+            if (!cutShort || report.last === undefined) report.last = attempt.attempt;
             if (attempt.attempt.failure === undefined && attempt.attempt.error === undefined) {
                 report.passes++;
                 Object.assign(vars, attempt.captured);
