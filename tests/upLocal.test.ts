@@ -7,16 +7,24 @@ import * as path from "path";
 describe("npm run up:local", function () {
     this.timeout(60_000);
 
-    it("without a Pulumi CLI, says exactly what to install and exits non-zero", () => {
+    it("where the engine cannot be provided (no Pulumi on PATH, no cache, no Go), says what is missing and exits 1", () => {
         const home = fs.mkdtempSync(path.join(os.tmpdir(), "gh-home-"));
         const result = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/up-local.ts"], {
             cwd: path.join(__dirname, ".."),
-            env: { PATH: path.dirname(process.execPath), HOME: home, GATEHOUSE_NO_PULUMI_INSTALL: "1" },
+            // The machine's Go lives in /usr/local/go/bin: left off PATH here.
+            env: {
+                PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`,
+                HOME: home,
+                GATEHOUSE_TOOLCHAIN_CACHE: path.join(home, "cache"),
+                GATEHOUSE_TOOLCHAIN_FROM_PATH: "0",
+                GATEHOUSE_TOOLCHAIN_OFFICIAL: "0",
+            },
             encoding: "utf8",
         });
         assert.equal(result.status, 1, result.stderr);
-        assert.match(result.stderr, /^up:local: the Pulumi CLI is missing/);
-        assert.match(result.stderr, /Install the Pulumi CLI \(3\.x\): `curl -fsSL https:\/\/get\.pulumi\.com \| sh`/);
-        assert.match(result.stderr, /then run `scripts\/node22\.sh npm run up:local` again/);
+        assert.match(result.stderr, /pulumi-toolchain: no Go toolchain: the Pulumi engine is built with Go 1\.26 from the Go module proxy/);
+        assert.match(result.stderr, /fix: install Go 1\.26/);
+        assert.match(result.stderr, /^up:local: the Pulumi engine could not be provided \(scripts\/pulumi-toolchain\.sh exited 1\); see above$/m);
+        assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
     });
 });
