@@ -2,74 +2,122 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
+import { SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
 import { parseCli, required, runCli } from "./lib/cli";
+import { alive, sleep, stopProcessGroup } from "./lib/processes";
 
-// The local target's deploy step: stop the running app (pidfile), start the
-// new release with the same command, detached, logging to <state>/app.log.
-// The health gate, not this script, decides whether the new version is good.
-const USAGE = "npm run local-app -- (deploy|stop) --state-dir <dir> --port <port> [--release <id>] [-- <start command>]";
+// The local target's process control, run where the app runs (this machine;
+// the same commands over SSH for a remote host): an edge on the public port
+// and two slots on the next two ports. `deploy` starts the release on the idle
+// slot and prints its address for the gate; `switch` points the edge at it
+// once the gate passed; the other slot keeps running as standby.
+const USAGE = "npm run local-app -- (deploy|switch|status|stop|edge) --state-dir <dir> --port <edge port> [--release <id>] [--fingerprint <hash>] [--health-path <path>] [-- <start command>]";
+const HELP = `usage: ${USAGE}
 
-runCli("local-app", async () => {
-    const dashdash = process.argv.indexOf("--");
-    const ours = dashdash >= 0 ? process.argv.slice(2, dashdash) : process.argv.slice(2);
-    const command = dashdash >= 0 ? process.argv.slice(dashdash + 1).join(" ") : "";
-    const { values, positionals } = parseCli(USAGE, { "state-dir": { type: "string" }, port: { type: "string" }, release: { type: "string" } }, ours);
-    const stateDir = required(values["state-dir"], "--state-dir", USAGE);
-    const port = Number(required(values.port, "--port", USAGE));
-    fs.mkdirSync(stateDir, { recursive: true });
-    const pidFile = path.join(stateDir, "app.pid");
-    await stopPrevious(pidFile, port);
-    if (positionals[0] === "stop") return;
-    if (positionals[0] !== "deploy") throw new Error(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
-    if (!command) throw new Error(`deploy needs the app's start command after --\nusage: ${USAGE}`);
-    const log = fs.openSync(path.join(stateDir, "app.log"), "a");
-    const child = spawn("/bin/sh", ["-c", command], {
-        detached: true,
-        stdio: ["ignore", log, log],
-        env: { ...process.env, PORT: String(port), GATEHOUSE_RELEASE: values.release ?? "" },
-    });
-    fs.writeFileSync(pidFile, String(child.pid));
-    child.unref();
-    console.log(`started release ${values.release ?? "?"} as pid ${child.pid} on port ${port} (log: ${path.join(stateDir, "app.log")})`);
-});
+  deploy   start <start command> for --release on the idle slot (port+1 or port+2), unless a slot
+           already runs that release; prints the slot's address last (the gate checks it there)
+  switch   point the edge at the slot that runs --release (refused unless --health-path answers 2xx)
+  status   what the edge serves and what each slot runs
+  stop     stop both slots and the edge (data is kept)
+  edge     run the edge in the foreground (deploy starts it in the background when it is not running)
 
-async function stopPrevious(pidFile: string, port: number): Promise<void> {
-    if (fs.existsSync(pidFile)) {
-        const pid = Number(fs.readFileSync(pidFile, "utf8"));
-        if (alive(pid)) {
-            signalGroup(pid, "SIGTERM");
-            const deadline = Date.now() + 10_000;
-            while (alive(pid) && Date.now() < deadline) await sleep(50);
-            if (alive(pid)) signalGroup(pid, "SIGKILL");
-            console.log(`stopped previous app (pid ${pid})`);
-        }
-        fs.rmSync(pidFile, { force: true });
+example: npm run local-app -- deploy --state-dir .gatehouse/local --port 8181 --release r2 -- node .gatehouse/build/demo-server.js`;
+
+interface SlotRecord {
+    slot: SlotName;
+    port: number;
+    release: string;
+    /** The deployment's command and environment, hashed: the same release id with other settings is another deployment. */
+    fingerprint: string;
+    pid: number;
+}
+
+/** The two slots of one stack: blue on port+1, green on port+2. */
+class Slots {
+    constructor(private readonly stateDir: string, private readonly edgePort: number) {}
+
+    port(slot: SlotName): number {
+        return this.edgePort + 1 + SLOTS.indexOf(slot);
     }
+
+    record(slot: SlotName): SlotRecord | undefined {
+        const file = path.join(this.stateDir, `slot-${slot}.json`);
+        return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : undefined;
+    }
+
+    running(): SlotRecord[] {
+        return SLOTS.map((s) => this.record(s)).filter((r): r is SlotRecord => r !== undefined && alive(r.pid));
+    }
+
+    /**
+     * The release on a slot: the slot that already runs it and answers (a
+     * rollback to the standby, or the same release again) is kept as it is;
+     * otherwise the idle slot, never the live one, is (re)started.
+     */
+    async deploy({ release, fingerprint }: { release: string; fingerprint: string }, command: string, healthPath: string): Promise<SlotRecord> {
+        for (const r of this.running().filter((r) => r.release === release && r.fingerprint === fingerprint)) {
+            if ((await answersHealthy(`http://127.0.0.1:${r.port}${healthPath}`)).ok) {
+                console.log(`release ${release} already runs on ${r.slot} (port ${r.port}); not restarted`);
+                return r;
+            }
+        }
+        const live = readEdgeState(this.stateDir).live;
+        const slot: SlotName = live?.slot === "blue" ? "green" : "blue";
+        await this.stop(slot);
+        const port = this.port(slot);
+        await waitForFreePort(port);
+        const log = fs.openSync(path.join(this.stateDir, `slot-${slot}.log`), "a");
+        const child = spawn("/bin/sh", ["-c", `exec ${command}`], {
+            detached: true,
+            stdio: ["ignore", log, log],
+            env: { ...process.env, PORT: String(port), GATEHOUSE_RELEASE: release, GATEHOUSE_SLOT: slot },
+        });
+        child.unref();
+        const record: SlotRecord = { slot, port, release, fingerprint, pid: child.pid! };
+        fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.pid`), String(record.pid));
+        fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.json`), JSON.stringify(record));
+        console.log(`started release ${release} on ${slot} (port ${port}, pid ${record.pid}, log ${path.join(this.stateDir, `slot-${slot}.log`)}); the edge still serves ${live ? `${live.slot} (release ${live.release})` : "nothing yet"}`);
+        return record;
+    }
+
+    async stop(slot: SlotName): Promise<void> {
+        const r = this.record(slot);
+        if (r && alive(r.pid)) {
+            await stopProcessGroup(r.pid);
+            console.log(`stopped ${slot} (release ${r.release}, pid ${r.pid})`);
+        }
+        fs.rmSync(path.join(this.stateDir, `slot-${slot}.json`), { force: true });
+        fs.rmSync(path.join(this.stateDir, `slot-${slot}.pid`), { force: true });
+    }
+}
+
+/** Starts this stack's edge in the background unless it runs; fails clearly when the port is someone else's. */
+async function ensureEdge(stateDir: string, port: number): Promise<void> {
+    const files = edgeFiles(stateDir);
+    if (alive(pidOf(files.pid)) && (await edgeRequest(stateDir, "GET", "/status").then((r) => r.status === 200, () => false))) return;
+    if (await portInUse(port)) throw new Error(`port ${port} is in use by another process, not this stack's edge; stop it or set localAppPort`);
+    const log = fs.openSync(files.log, "a");
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1], "edge", "--state-dir", stateDir, "--port", String(port)], { detached: true, stdio: ["ignore", log, log] });
+    child.unref();
     const deadline = Date.now() + 10_000;
-    while (await portInUse(port)) {
-        if (Date.now() > deadline) throw new Error(`port ${port} is still in use by another process; stop it or set localAppPort`);
+    while (Date.now() < deadline) {
+        if (await edgeRequest(stateDir, "GET", "/status").then((r) => r.status === 200, () => false)) return;
+        if (!alive(child.pid!)) break;
         await sleep(50);
     }
+    const tail = fs.readFileSync(files.log, "utf8").trim().split("\n").slice(-3).join("\n  ");
+    throw new Error(`the edge did not start on port ${port}; its log (${files.log}) ends:\n  ${tail}`);
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-    try {
-        process.kill(-pid, signal);
-    } catch {
-        try {
-            process.kill(pid, signal);
-        } catch {
-            // already gone
-        }
-    }
+function pidOf(file: string): number {
+    return fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8")) : 0;
 }
 
-function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
+async function waitForFreePort(port: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (await portInUse(port)) {
+        if (Date.now() > deadline) throw new Error(`port ${port} is in use by another process; stop it or set localAppPort (the slots use localAppPort+1 and +2)`);
+        await sleep(50);
     }
 }
 
@@ -81,6 +129,74 @@ function portInUse(port: number): Promise<boolean> {
     });
 }
 
-function sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
-}
+// Last: main runs synchronously up to its first await and uses the classes above.
+runCli("local-app", async () => {
+    const dashdash = process.argv.indexOf("--");
+    const ours = dashdash >= 0 ? process.argv.slice(2, dashdash) : process.argv.slice(2);
+    const command = dashdash >= 0 ? process.argv.slice(dashdash + 1).join(" ") : "";
+    const { values, positionals } = parseCli(
+        USAGE,
+        {
+            "state-dir": { type: "string" },
+            port: { type: "string" },
+            release: { type: "string" },
+            fingerprint: { type: "string" },
+            "health-path": { type: "string" },
+            help: { type: "boolean", short: "h" },
+        },
+        ours,
+    );
+    if (values.help) return void console.log(HELP);
+    const stateDir = required(values["state-dir"], "--state-dir", USAGE);
+    const port = Number(required(values.port, "--port", USAGE));
+    if (!Number.isInteger(port) || port < 1 || port > 65533) throw new Error(`--port must be a port number below 65534 (the slots use the next two), got ${values.port}\nusage: ${USAGE}`);
+    const healthPath = values["health-path"] ?? "/health";
+    fs.mkdirSync(stateDir, { recursive: true });
+    const slots = new Slots(stateDir, port);
+
+    switch (positionals[0]) {
+        case "edge":
+            await serveEdge({ stateDir, port });
+            return new Promise<void>(() => {}); // serves until SIGTERM
+
+        case "deploy": {
+            const release = required(values.release, "--release", USAGE);
+            if (!command) throw new Error(`deploy needs the app's start command after --\nusage: ${USAGE}`);
+            await ensureEdge(stateDir, port);
+            const record = await slots.deploy({ release, fingerprint: values.fingerprint ?? "" }, command, healthPath);
+            console.log(`http://127.0.0.1:${record.port}`);
+            return;
+        }
+        case "switch": {
+            const release = required(values.release, "--release", USAGE);
+            const record = slots.running().find((r) => r.release === release);
+            if (!record) throw new Error(`no slot runs release ${release}; deploy it first (the edge still serves ${describe(readEdgeState(stateDir))})`);
+            await ensureEdge(stateDir, port);
+            const answer = await edgeRequest(stateDir, "POST", "/switch", { slot: record.slot, port: record.port, release, healthPath });
+            if (answer.status !== 200) throw new Error(`the edge refused to switch: ${answer.body.message}`);
+            const previous = answer.body.previous ? `from ${answer.body.previous.slot} (release ${answer.body.previous.release})` : "first release";
+            console.log(`edge on port ${port} now serves ${record.slot} (release ${release}), ${previous}`);
+            return;
+        }
+        case "status": {
+            console.log(`edge: ${alive(pidOf(edgeFiles(stateDir).pid)) ? `running on port ${port}, serving ${describe(readEdgeState(stateDir))}` : "not running"}`);
+            for (const slot of SLOTS) {
+                const r = slots.record(slot);
+                console.log(`${slot}: ${r && alive(r.pid) ? `release ${r.release} on port ${r.port} (pid ${r.pid})` : "idle"}`);
+            }
+            return;
+        }
+        case "stop": {
+            for (const slot of SLOTS) await slots.stop(slot);
+            const edgePid = pidOf(edgeFiles(stateDir).pid);
+            if (alive(edgePid)) {
+                await stopProcessGroup(edgePid);
+                console.log(`stopped the edge (pid ${edgePid})`);
+            }
+            fs.rmSync(edgeFiles(stateDir).pid, { force: true });
+            return;
+        }
+        default:
+            throw new Error(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
+    }
+});

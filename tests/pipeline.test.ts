@@ -51,10 +51,13 @@ describe("release pipeline resources", () => {
         assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node --liftoff-only \.gatehouse\/build\/rehearse\.js --command 'uv run alembic upgrade head' --snapshot /);
     });
 
-    it("passes the gate spec, release and candidate URL to the health gate", async () => {
-        const run = await runStack("local");
+    it("passes the gate spec, release and the candidate slot's address to the health gate", async () => {
+        // The deploy step prints the idle slot's address last; the gate checks the candidate there, not on the edge.
+        const run = await runStack("local", {
+            answer: (args) => (args.name === "kifu-deploy" ? { ...args.inputs, stdout: "started release local-1 on green\nhttp://127.0.0.1:8183" } : { ...args.inputs }),
+        });
         const gate = run.get("pulumi-nodejs:dynamic/gatehouse:HealthGate", "kifu-release-gate");
-        assert.equal(gate.inputs.baseUrl, "http://127.0.0.1:8181");
+        assert.equal(gate.inputs.baseUrl, "http://127.0.0.1:8183");
         assert.equal(gate.inputs.release, "local-1");
         assert.equal(gate.inputs.spec.checks[0].name, "health");
         assert.equal(gate.inputs.spec.checks.length, 13);

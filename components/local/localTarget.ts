@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { GatehouseConfig } from "../config";
-import { ReleasePipeline, gatehouseCli } from "../release/pipeline";
+import { ReleasePipeline, gatehouseCli, lastLine } from "../release/pipeline";
 import { embeddedDatabaseUrl } from "./embeddedPostgres";
 
 /**
@@ -19,9 +20,12 @@ export interface LocalTargetArgs {
 }
 
 /**
- * The whole release on one machine: PostgreSQL from localDatabaseUrl or the
- * embedded one, the app (re)started by localAppCommand, promotion into a
- * release ledger. State for it lives in .gatehouse/<stack>/.
+ * The whole release on one machine, shaped like production: an edge on
+ * localAppPort forwards to the live one of two slots (localAppPort+1, +2);
+ * a release starts on the idle slot, is gated there, and only then does the
+ * edge switch; the previous release keeps running as standby, so returning to
+ * the previous config is a switch. PostgreSQL from localDatabaseUrl or the
+ * embedded one. State for it lives in .gatehouse/<stack>/.
  */
 export class LocalTarget extends pulumi.ComponentResource {
     readonly pipeline: ReleasePipeline;
@@ -42,7 +46,11 @@ export class LocalTarget extends pulumi.ComponentResource {
                 databaseUrl,
                 snapshotDir: `${this.stateDir}/snapshots`,
                 steps: config.releaseSteps,
-                deploy: (after) => ({ resources: [this.deployApp(name, config, databaseUrl, after)], candidateUrl: this.appUrl }),
+                deploy: (after) => {
+                    const deployed = this.deployApp(name, config, databaseUrl, after);
+                    // The slot's own address (the local counterpart of AWS's test listener).
+                    return { resources: [deployed], candidateUrl: deployed.stdout.apply(lastLine) };
+                },
                 promote: (after, snapshotFile, candidateUrl) => this.promote(name, config, after, snapshotFile, candidateUrl),
             },
             { parent: this },
@@ -50,40 +58,68 @@ export class LocalTarget extends pulumi.ComponentResource {
         this.registerOutputs({ appUrl: this.appUrl });
     }
 
+    /**
+     * Starts the release on the idle slot (the edge keeps serving the live one)
+     * and answers with the slot's address, where the gate checks it. No
+     * triggers: a new release is an update of this resource (its command
+     * changed), so the delete command runs only when the stack is destroyed,
+     * never between two releases.
+     */
     private deployApp(name: string, config: GatehouseConfig, databaseUrl: pulumi.Input<string>, after: pulumi.Resource[]): command.local.Command {
         const backend = config.services.backend;
         const environment: Record<string, pulumi.Input<string>> = { ...backend.env, [config.databaseUrlEnv]: pulumi.secret(databaseUrl) };
         for (const secret of backend.secretEnv) environment[secret] = config.secrets[secret];
-        const appArgs = ["--state-dir", this.stateDir, "--port", String(config.local.appPort)];
+        const deploy = pulumi.interpolate`${gatehouseCli("local-app", ["deploy", ...this.slotArgs(config), "--release", config.release])} --fingerprint ${fingerprint(environment, config.local.appCommand)} -- ${config.local.appCommand}`;
         return new command.local.Command(
             `${name}-deploy`,
             {
-                create: `${gatehouseCli("local-app", ["deploy", ...appArgs, "--release", config.release])} -- ${config.local.appCommand}`,
-                delete: gatehouseCli("local-app", ["stop", ...appArgs]),
+                create: deploy,
+                update: deploy,
+                delete: gatehouseCli("local-app", ["stop", ...this.slotArgs(config)]),
                 environment,
-                triggers: [config.release],
             },
-            // Stop the old app before the new one starts on the same port.
-            { parent: this, dependsOn: after, deleteBeforeReplace: true },
+            { parent: this, dependsOn: after },
         );
     }
 
+    private slotArgs(config: GatehouseConfig): string[] {
+        return ["--state-dir", this.stateDir, "--port", String(config.local.appPort), "--health-path", config.services.backend.healthPath ?? "/health"];
+    }
+
+    /** After the gate: the edge switches to the candidate's slot, then the ledger records the release. */
     private promote(
         name: string,
         config: GatehouseConfig,
         after: pulumi.Resource[],
         snapshotFile: pulumi.Output<string>,
-        candidateUrl: pulumi.Input<string>,
+        _candidateUrl: pulumi.Input<string>,
     ): command.local.Command {
         const ledger = `${this.stateDir}/releases.jsonl`;
         const promoteCommand = config.local.promoteCommand ? ` -- ${config.local.promoteCommand}` : "";
+        const switchEdge = gatehouseCli("local-app", ["switch", ...this.slotArgs(config), "--release", config.release]);
         return new command.local.Command(
             `${name}-promote`,
             {
-                create: pulumi.interpolate`${gatehouseCli("promote", ["--ledger", ledger, "--release", config.release])} --snapshot ${snapshotFile} --base-url ${candidateUrl}${promoteCommand}`,
+                create: pulumi.interpolate`${switchEdge} && ${gatehouseCli("promote", ["--ledger", ledger, "--release", config.release])} --snapshot ${snapshotFile} --base-url ${this.appUrl}${promoteCommand}`,
                 triggers: [config.release],
             },
             { parent: this, dependsOn: after },
         );
     }
+}
+
+/**
+ * Identifies what a slot runs beyond the release id: the start command and
+ * the environment. A changed secret or env value is a new deployment even
+ * under the same release id; the same config again (a rollback) finds the
+ * standby that already runs it. The hash is one-way over values that include
+ * secrets, so it is published as plain text on purpose.
+ */
+function fingerprint(environment: Record<string, pulumi.Input<string>>, appCommand: string): pulumi.Output<string> {
+    return pulumi.unsecret(
+        pulumi.all(environment).apply((env) => {
+            const canonical = JSON.stringify([appCommand, Object.entries(env).sort(([a], [b]) => a.localeCompare(b))]);
+            return crypto.createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+        }),
+    );
 }

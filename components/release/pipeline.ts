@@ -130,7 +130,7 @@ function relative(file: string): string {
     return path.relative(path.join(__dirname, "..", ".."), file);
 }
 
-function lastLine(stdout: string | undefined): string {
+export function lastLine(stdout: string | undefined): string {
     const lines = (stdout ?? "").trim().split("\n");
     return lines[lines.length - 1];
 }

@@ -1,0 +1,148 @@
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+
+// The local edge: one long-running reverse proxy that holds the public port
+// and forwards each request to the live slot. Node's own http, not a proxy
+// library: the one thing a switch needs is that every request picks its
+// upstream when it arrives, which is a variable read here; http-proxy (the
+// usual library) has had no release since 2020 and would add nothing but
+// its own error handling around the same http.request.
+//
+// A switch never fails an in-flight request: a request already forwarded
+// finishes on the slot it started on (that slot keeps running as standby),
+// and only requests that arrive after the switch go to the new slot.
+
+export type SlotName = "blue" | "green";
+export const SLOTS: SlotName[] = ["blue", "green"];
+
+/** What the edge forwards to, persisted so a restarted edge serves the same slot. */
+export interface EdgeState {
+    live: { slot: SlotName; port: number; release: string } | null;
+}
+
+export const edgeFiles = (stateDir: string) => ({
+    state: path.join(stateDir, "edge.json"),
+    socket: path.join(stateDir, "edge.sock"),
+    pid: path.join(stateDir, "edge.pid"),
+    log: path.join(stateDir, "edge.log"),
+});
+
+export function readEdgeState(stateDir: string): EdgeState {
+    const file = edgeFiles(stateDir).state;
+    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : { live: null };
+}
+
+function writeEdgeState(stateDir: string, state: EdgeState): void {
+    const file = edgeFiles(stateDir).state;
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(state));
+    fs.renameSync(`${file}.tmp`, file); // atomic: a crash never leaves half a state file
+}
+
+/** GET healthUrl answers 2xx within timeoutMs. */
+export function answersHealthy(url: string, timeoutMs = 2000): Promise<{ ok: boolean; detail: string }> {
+    return new Promise((resolve) => {
+        const req = http.get(url, { timeout: timeoutMs }, (res) => {
+            res.resume();
+            const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+            resolve({ ok, detail: `status ${res.statusCode}` });
+        });
+        req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on("error", (err: any) => resolve({ ok: false, detail: err.code ?? err.message }));
+    });
+}
+
+/**
+ * Runs the edge in this process: the public port forwards to the live slot;
+ * a Unix socket in the state directory takes switch and status requests
+ * (only this machine's user can reach it).
+ */
+export async function serveEdge(options: { stateDir: string; port: number }): Promise<void> {
+    const files = edgeFiles(options.stateDir);
+    let state = readEdgeState(options.stateDir);
+    const upstream = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+    const proxy = http.createServer((req, res) => {
+        const live = state.live;
+        if (!live) {
+            res.writeHead(503, { "Content-Type": "application/json" });
+            return void res.end(JSON.stringify({ code: "NO_LIVE_SLOT", message: "no release has been promoted yet" }));
+        }
+        const forwarded = http.request(
+            {
+                host: "127.0.0.1",
+                port: live.port,
+                method: req.method,
+                path: req.url,
+                headers: { ...req.headers, "x-forwarded-for": req.socket.remoteAddress ?? "", "x-forwarded-host": req.headers.host ?? "" },
+                agent: upstream,
+            },
+            (answer) => {
+                res.writeHead(answer.statusCode ?? 502, { ...answer.headers, "x-gatehouse-slot": live.slot, "x-gatehouse-release": live.release });
+                answer.pipe(res);
+            },
+        );
+        forwarded.on("error", (err: any) => {
+            if (res.headersSent) return void res.destroy(err);
+            res.writeHead(502, { "Content-Type": "application/json" });
+            res.end(JSON.stringify({ code: "SLOT_UNREACHABLE", message: `${live.slot} (port ${live.port}): ${err.code ?? err.message}` }));
+        });
+        req.pipe(forwarded);
+    });
+
+    const control = http.createServer(async (req, res) => {
+        const reply = (status: number, body: unknown) => {
+            res.writeHead(status, { "Content-Type": "application/json" });
+            res.end(JSON.stringify(body));
+        };
+        if (req.method === "GET" && req.url === "/status") return reply(200, state);
+        if (req.method === "POST" && req.url === "/switch") {
+            let body = "";
+            for await (const chunk of req) body += chunk;
+            const { slot, port, release, healthPath } = JSON.parse(body);
+            // Refuse to send users to a slot that is not up.
+            const health = await answersHealthy(`http://127.0.0.1:${port}${healthPath}`);
+            if (!health.ok) return reply(409, { message: `slot ${slot} (port ${port}) is not up: ${healthPath} answered ${health.detail}; the edge still serves ${describe(state)}` });
+            const previous = state.live;
+            state = { live: { slot, port, release } };
+            writeEdgeState(options.stateDir, state);
+            return reply(200, { previous, live: state.live });
+        }
+        reply(404, { message: `unknown control request ${req.method} ${req.url}` });
+    });
+
+    fs.rmSync(files.socket, { force: true });
+    await new Promise<void>((resolve, reject) => {
+        proxy.once("error", reject);
+        proxy.listen(options.port, "127.0.0.1", () => resolve());
+    });
+    await new Promise<void>((resolve) => control.listen(files.socket, () => resolve()));
+    fs.writeFileSync(files.pid, String(process.pid));
+    console.log(`edge listening on http://127.0.0.1:${options.port}, serving ${describe(state)}`);
+    const stop = () => {
+        proxy.close();
+        control.close();
+        fs.rmSync(files.socket, { force: true });
+        process.exit(0);
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+}
+
+export function describe(state: EdgeState): string {
+    return state.live ? `${state.live.slot} (release ${state.live.release}, port ${state.live.port})` : "nothing yet";
+}
+
+/** A request to the running edge's control socket. */
+export function edgeRequest(stateDir: string, method: "GET" | "POST", url: string, body?: unknown): Promise<{ status: number; body: any }> {
+    return new Promise((resolve, reject) => {
+        const req = http.request({ socketPath: edgeFiles(stateDir).socket, method, path: url, headers: { "Content-Type": "application/json" }, timeout: 10_000 }, (res) => {
+            let text = "";
+            res.on("data", (d) => (text += d));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : {} }));
+        });
+        req.on("timeout", () => req.destroy(new Error("the edge did not answer within 10 s")));
+        req.on("error", reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+}
