@@ -65,12 +65,13 @@ fi
 #    by the Go sources this script builds (a change to them rebuilds).
 sources_key="$(cd "$root/toolchain" && cat go.mod go.sum $(find cmd -type f -name '*.go' ! -name '*_test.go' | sort) | sha256sum | cut -c1-12)"
 cache_root="${GATEHOUSE_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse/toolchain}"
-cache="$cache_root/pulumi-v$PULUMI_VERSION-command-v$command_version-$sources_key"
+layout=3 # bump when this script lays the directory out differently
+cache="$cache_root/pulumi-v$PULUMI_VERSION-command-v$command_version-$sources_key-$layout"
 bin="$cache/bin"
 if [ -f "$cache/complete" ]; then
   # The plugin cache (PULUMI_HOME) may have been emptied since: reinstall quietly.
   "$bin/pulumi" plugin ls --json 2>/dev/null | grep -q "\"name\": *\"command\"" ||
-    "$bin/pulumi" plugin install resource command "$command_version" --file "$bin/pulumi-resource-command" >/dev/null 2>&1 || true
+    "$bin/pulumi" plugin install --reinstall resource command "$command_version" --file "$bin/pulumi-resource-command" >/dev/null 2>&1 || true
   say "using the cached engine in $cache ($(cat "$cache/complete"))"
   echo "$bin"
   exit 0
@@ -85,8 +86,8 @@ flock 9
 # its sibling for run-policy-pack.
 write_launchers() {
   local sdk_dir="$1"
-  install -m 0755 "$sdk_dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$bin/pulumi-resource-pulumi-nodejs"
-  cat > "$bin/pulumi-analyzer-policy" <<'EOF'
+  install -m 0755 "$sdk_dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$cache/libexec/pulumi-resource-pulumi-nodejs"
+  cat > "$cache/libexec/pulumi-analyzer-policy" <<'EOF'
 #!/bin/sh
 # Runs a Node.js policy pack with the @pulumi/pulumi found from the pack's directory.
 PULUMI_RUN_SCRIPT_PATH=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/run-policy-pack'))")
@@ -94,7 +95,7 @@ if [ -n "$PULUMI_RUN_SCRIPT_PATH" ]; then
     exec node "$PULUMI_RUN_SCRIPT_PATH" "$@"
 fi
 EOF
-  chmod 0755 "$bin/pulumi-analyzer-policy"
+  chmod 0755 "$cache/libexec/pulumi-analyzer-policy"
 }
 
 # The CLI behind a wrapper that keeps it off the network unless told otherwise.
@@ -104,7 +105,8 @@ write_cli_wrapper() {
 # Gatehouse: the Pulumi CLI v$PULUMI_VERSION without update checks or automatic plugin downloads.
 : "\${PULUMI_SKIP_UPDATE_CHECK:=true}"
 : "\${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:=true}"
-export PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION
+: "\${PULUMI_IGNORE_AMBIENT_PLUGINS:=true}"
+export PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION PULUMI_IGNORE_AMBIENT_PLUGINS
 exec "$cache/libexec/pulumi" "\$@"
 EOF
   chmod 0755 "$bin/pulumi"
@@ -128,7 +130,7 @@ official_install() {
   fi
   cp "$tmp/bin/pulumi" "$cache/libexec/pulumi"
   for f in pulumi-language-nodejs pulumi-resource-pulumi-nodejs pulumi-analyzer-policy; do
-    [ -e "$tmp/bin/$f" ] && install -m 0755 "$tmp/bin/$f" "$bin/$f"
+    [ -e "$tmp/bin/$f" ] && install -m 0755 "$tmp/bin/$f" "$cache/libexec/$f"
   done
   provenance+=("cli+nodejs-host: official v$PULUMI_VERSION")
 }
@@ -140,7 +142,7 @@ export GOFLAGS="${GOFLAGS:-} -trimpath"
 ldflags_version="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
 go_build() { # <what> <output> <package> [ldflags]
   local what="$1" out="$2" pkg="$3" extra="${4:-}"
-  say "building $what with $(go version | cut -d' ' -f3) (first build: about 10 minutes on 2 cores) ..."
+  say "building $what with $(go version | cut -d' ' -f3) (a first build of the CLI takes about 5 minutes on 2 cores; later ones use the Go build cache) ..."
   local t0=$SECONDS
   ( cd "$root/toolchain" && go build -mod=readonly -ldflags "-s -w $extra" -o "$out" "$pkg" ) > "$cache/build-$(basename "$out").log" 2>&1 &
   local pid=$!
@@ -160,8 +162,10 @@ build_from_modules() {
   command -v go >/dev/null || fail "no Go toolchain: the Pulumi engine is built with Go 1.26 from the Go module proxy" \
     "fix: install Go 1.26 (https://go.dev/dl/) and run scripts/pulumi-toolchain.sh again, or put a Pulumi CLI v3 distribution on PATH"
   local sdk_dir
+  # Only what the builds need is fetched (go build fetches the rest): the
+  # module graph also names versions the proxy refuses, which nothing links.
   if ! sdk_dir="$(cd "$root/toolchain" && go list -mod=readonly -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3 2>"$cache/modules.log")" || [ -z "$sdk_dir" ] ||
-     ! (cd "$root/toolchain" && go mod download -x >>"$cache/modules.log" 2>&1); then
+     ! (cd "$root/toolchain" && go mod download github.com/pulumi/pulumi/sdk/v3 >>"$cache/modules.log" 2>&1); then
     fail "cannot fetch the Pulumi modules from the Go module proxy ($(go env GOPROXY))" \
       "$(grep -m2 -E 'go: |Forbidden|dial|lookup' "$cache/modules.log" || tail -2 "$cache/modules.log")" \
       "fix: allow the Go module proxy, or put a Pulumi CLI v3 distribution on PATH"
@@ -170,7 +174,7 @@ build_from_modules() {
   # Pulumi's own Node.js host (module .../sdk/nodejs/cmd/pulumi-language-nodejs/v3)
   # is refused by the module proxy for every version: build ours, which runs
   # @pulumi/pulumi/cmd/run from the program's node_modules the same way.
-  go_build "the Node.js language host" "$bin/pulumi-language-nodejs" ./cmd/pulumi-language-nodejs "$ldflags_version"
+  go_build "the Node.js language host" "$cache/libexec/pulumi-language-nodejs" ./cmd/pulumi-language-nodejs "$ldflags_version"
   write_launchers "$sdk_dir"
   provenance+=("cli: go build v$PULUMI_VERSION" "nodejs-host: Gatehouse's (toolchain/cmd/pulumi-language-nodejs)")
 }
@@ -179,10 +183,11 @@ if ! official_install; then
   build_from_modules
 fi
 write_cli_wrapper
-# The engine looks for its language host and launchers beside its own binary
-# first (and warns when it takes them from PATH).
+# The language host and launchers live beside the real binary, where the
+# engine looks for bundled plugins; bin/ links to them, so the copy on PATH
+# resolves to the same file and the engine has nothing to warn about.
 for f in pulumi-language-nodejs pulumi-resource-pulumi-nodejs pulumi-analyzer-policy; do
-  ln -sf "../bin/$f" "$cache/libexec/$f"
+  ln -sf "../libexec/$f" "$bin/$f"
 done
 
 # The command provider at the version @pulumi/command asks for: the official
@@ -190,9 +195,11 @@ done
 # from the module proxy; else Gatehouse's stand-in, which follows the real
 # provider's documented rules for command:local:Command (see its main.go).
 command_provider() {
-  if "$bin/pulumi" plugin install resource command "$command_version" > "$cache/command-official.log" 2>&1 &&
-     [ -x "$(ls -d "${PULUMI_HOME:-$HOME/.pulumi}"/plugins/resource-command-v"$command_version"/pulumi-resource-command 2>/dev/null)" ]; then
-    cp "${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-command-v$command_version/pulumi-resource-command" "$bin/pulumi-resource-command"
+  # Downloaded into a plugin cache of its own: the user's may hold anything under that version.
+  local official="$cache/official-plugins"
+  if PULUMI_HOME="$official" PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=false timeout 120 "$bin/pulumi" plugin install resource command "$command_version" > "$cache/command-official.log" 2>&1 &&
+     [ -x "$official/plugins/resource-command-v$command_version/pulumi-resource-command" ]; then
+    cp "$official/plugins/resource-command-v$command_version/pulumi-resource-command" "$bin/pulumi-resource-command"
     provenance+=("command: official v$command_version")
     return
   fi
@@ -205,12 +212,13 @@ command_provider() {
     provenance+=("command: go build v$command_version")
     return
   fi
-  say "the command provider v$command_version cannot be built from the module proxy ($(grep -m1 -oE '(403|404)[^:]*' "$cache/command-module.log" || echo 'see command-module.log')): building Gatehouse's stand-in"
+  say "the command provider v$command_version cannot be built from the module proxy ($(grep -m1 -E 'go: ' "$cache/command-module.log" | cut -c1-200 || echo 'see command-module.log')): building Gatehouse's stand-in"
   go_build "the command provider stand-in v$command_version" "$bin/pulumi-resource-command" ./cmd/pulumi-resource-command "-X main.version=$command_version"
   provenance+=("command: Gatehouse's stand-in v$command_version (toolchain/cmd/pulumi-resource-command)")
 }
 command_provider
-"$bin/pulumi" plugin install resource command "$command_version" --file "$bin/pulumi-resource-command" > "$cache/command-install.log" 2>&1 ||
+# --reinstall: a stand-in of an earlier build of ours may hold that version.
+"$bin/pulumi" plugin install --reinstall resource command "$command_version" --file "$bin/pulumi-resource-command" > "$cache/command-install.log" 2>&1 ||
   fail "could not install the command plugin v$command_version into ${PULUMI_HOME:-$HOME/.pulumi}/plugins" "$(tail -2 "$cache/command-install.log")"
 
 "$bin/pulumi" version > /dev/null || fail "the built CLI does not run: $cache/libexec/pulumi"

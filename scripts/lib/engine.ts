@@ -48,12 +48,16 @@ export async function provideEngine(options: { quiet?: boolean } = {}): Promise<
  * nothing that reaches for the network (no update check, no plugin downloads).
  */
 export function engineEnv(engine: Engine, stateDir = STATE_DIR): Record<string, string> {
+    fs.mkdirSync(path.join(stateDir, "state"), { recursive: true });
     return {
         PATH: `${engine.binDir}${path.delimiter}${process.env.PATH ?? ""}`,
         PULUMI_BACKEND_URL: `file://${path.join(stateDir, "state")}`,
         PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile(stateDir),
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        // Resource providers come from the plugin cache at the version the
+        // program asks for, not from whatever binary of that name is on PATH.
+        PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
     };
 }
 
