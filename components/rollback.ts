@@ -30,7 +30,7 @@ export class RollbackRefused extends Error {
  * update before the current (most recent) one.
  */
 export function chooseTarget(history: HistoryEntry[], to?: number): { current: HistoryEntry; target: HistoryEntry } {
-    const updates = history.filter((h) => h.kind === "update").sort((a, b) => b.version - a.version);
+    const updates = numbered(history).filter((h) => h.kind === "update").sort((a, b) => b.version - a.version);
     if (updates.length === 0) throw new RollbackRefused("the stack has no update in its history: there is nothing to roll back to");
     const [current] = updates;
     if (current.result === "in-progress") {
@@ -46,6 +46,16 @@ export function chooseTarget(history: HistoryEntry[], to?: number): { current: H
     const target = updates.find((u) => u.version < current.version && u.result === "succeeded");
     if (!target) throw new RollbackRefused(`no successful update before update ${current.version}: there is no known-good config to return to`);
     return { current, target };
+}
+
+/**
+ * History with version numbers. The file backend (`pulumi login file://`)
+ * reports every entry as version 0; it lists them newest first, so they are
+ * numbered by position, oldest = 1, as `pulumi stack history` counts them.
+ */
+function numbered(history: HistoryEntry[]): HistoryEntry[] {
+    if (history.some((h) => h.version > 0)) return history;
+    return history.map((h, i) => ({ ...h, version: history.length - i }));
 }
 
 export interface ConfigChange {

@@ -164,6 +164,8 @@ runCli("local-app", async () => {
             if (!command) throw new Error(`deploy needs the app's start command after --\nusage: ${USAGE}`);
             await ensureEdge(stateDir, port);
             const record = await slots.deploy({ release, fingerprint: values.fingerprint ?? "" }, command, healthPath);
+            // The deploy log: with the ledger of promotions, it tells the release plan when an update returns to an earlier release.
+            fs.appendFileSync(path.join(stateDir, "deploys.jsonl"), `${JSON.stringify({ release, slot: record.slot, deployedAt: new Date().toISOString() })}\n`);
             console.log(`http://127.0.0.1:${record.port}`);
             return;
         }

@@ -1,23 +1,48 @@
-import * as path from "path";
 import * as readline from "readline/promises";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
 import { HistoryEntry, RollbackRefused, chooseTarget, configDifference, formatDifference, refuseUncommittedChanges } from "../components/rollback";
 import { parseCli, required, runCli } from "./lib/cli";
+import * as fs from "fs";
+import * as path from "path";
+import { LOCAL_PROJECT_DIR, PROJECT_DIR, engineEnv, provideEngine } from "./lib/engine";
 
 // Rolling back is returning the stack to the config of an earlier successful
 // update and running `up`: on AWS that flips liveSlot back (a listener
 // switch to the slot still running the previous version); relaxed AI limits
 // or a reset frontend mode come back the same way. Migrations are never
 // reverted: see `npm run restore`.
-const USAGE = "npm run rollback -- --stack <name> [--to <update number>] [--yes]";
+const USAGE = "npm run rollback -- --stack <name> [--to <update number>] [--preview] [--yes]";
+const HELP = `usage: ${USAGE}
+
+Returns a stack to the config of an earlier successful update (by default the last one before the
+current update) and runs \`pulumi up\`: on the local target the edge switches back to the slot that
+still runs that release; on AWS the listener switches back. Migrations are never reverted.
+
+  --stack <name>   the stack (e.g. local, prod)
+  --to <n>         the update number to return to (see \`pulumi stack history\`)
+  --preview        show what the rollback would do (\`pulumi preview\`), then put the config back
+  --yes            do not ask before running \`pulumi up\`
+  -h, --help       this text
+
+example: scripts/node22.sh npm run rollback -- --stack local --preview`;
 
 runCli("rollback", async () => {
-    const { values } = parseCli(USAGE, { stack: { type: "string" }, to: { type: "string" }, yes: { type: "boolean" } });
+    const { values } = parseCli(USAGE, {
+        stack: { type: "string" },
+        to: { type: "string" },
+        preview: { type: "boolean" },
+        yes: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+    });
+    if (values.help) return void console.log(HELP);
     const stackName = required(values.stack, "--stack", USAGE);
     const to = values.to === undefined ? undefined : Number(values.to);
     if (to !== undefined && !Number.isInteger(to)) throw new Error(`--to must be an update number, got ${values.to}`);
 
-    const stack = await LocalWorkspace.selectStack({ stackName, workDir: path.join(__dirname, "..") });
+    const engine = await provideEngine();
+    // Local stacks run from their generated project (see localProject); others from the repo.
+    const workDir = process.env.GATEHOUSE_PROJECT_DIR ?? (fs.existsSync(path.join(LOCAL_PROJECT_DIR, `Pulumi.${stackName}.yaml`)) ? LOCAL_PROJECT_DIR : PROJECT_DIR);
+    const stack = await LocalWorkspace.selectStack({ stackName, workDir }, { pulumiCommand: engine.command, envVars: engineEnv(engine) });
     let history: HistoryEntry[];
     try {
         // Secrets are read to compare them and to restore them; they are never printed.
@@ -30,15 +55,36 @@ runCli("rollback", async () => {
     refuseUncommittedChanges(stackConfig, current);
     console.log(formatDifference(current, target, configDifference(current.config, target.config)));
 
+    if (values.preview) {
+        const saved = stackConfig;
+        await restoreConfig(stack, stackConfig, target.config);
+        try {
+            await stack.preview({ onOutput: (out) => process.stdout.write(out), diff: true, message: `rollback to update ${target.version} (preview)` });
+        } finally {
+            await restoreConfig(stack, (await stack.getAllConfig()) as typeof stackConfig, Object.fromEntries(Object.entries(saved).map(([k, v]) => [k, historyValue(v)])));
+        }
+        console.log(`preview only: the config of ${stackName} is back as it was; run without --preview to roll back`);
+        return;
+    }
     if (!values.yes) {
         const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
         const answer = await rl.question(`Restore update ${target.version}'s config and run \`pulumi up\` on ${stackName}? [y/N] `);
         rl.close();
         if (!/^y(es)?$/i.test(answer.trim())) throw new Error("not confirmed; nothing changed");
     }
+    await restoreConfig(stack, stackConfig, target.config);
+    const started = Date.now();
+    await stack.up({ onOutput: (out) => process.stdout.write(out), message: `rollback to update ${target.version}` });
+    console.log(`rolled back ${stackName} to update ${target.version}'s config in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+type Stack = Awaited<ReturnType<typeof LocalWorkspace.selectStack>>;
+
+/** Makes the stack's config exactly `config` (as history records it). */
+async function restoreConfig(stack: Stack, current: Record<string, { value: string; secret: boolean }>, config: HistoryEntry["config"]): Promise<void> {
     const plain: ConfigMap = {};
     const lists: ConfigMap = {};
-    for (const [key, v] of Object.entries(target.config)) {
+    for (const [key, v] of Object.entries(config)) {
         if (Array.isArray(v.objectValue)) {
             // Lists are restored element by element (--path), or they would come back as one JSON string.
             v.objectValue.forEach((item, i) => (lists[`${key}[${i}]`] = { value: String(item), secret: v.secret }));
@@ -46,11 +92,19 @@ runCli("rollback", async () => {
             plain[key] = { value: v.objectValue !== undefined ? JSON.stringify(v.objectValue) : v.value ?? "", secret: v.secret };
         }
     }
-    const replaced = Object.keys(stackConfig).filter((k) => !(k in target.config) || Array.isArray(target.config[k].objectValue));
+    const replaced = Object.keys(current).filter((k) => !(k in config) || Array.isArray(config[k].objectValue));
     if (replaced.length > 0) await stack.removeAllConfig(replaced);
     await stack.setAllConfig(plain);
     if (Object.keys(lists).length > 0) await stack.setAllConfig(lists, true);
-    const started = Date.now();
-    await stack.up({ onOutput: (out) => process.stdout.write(out), message: `rollback to update ${target.version}` });
-    console.log(`rolled back ${stackName} to update ${target.version}'s config in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-});
+}
+
+/** A config value as `pulumi config --json` gives it, in history's shape (lists come back as their JSON). */
+function historyValue(v: { value: string; secret: boolean }): HistoryEntry["config"][string] {
+    try {
+        const parsed = JSON.parse(v.value);
+        if (Array.isArray(parsed)) return { value: v.value, objectValue: parsed, secret: v.secret };
+    } catch {
+        // a plain string
+    }
+    return { value: v.value, secret: v.secret };
+}

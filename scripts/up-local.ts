@@ -6,7 +6,7 @@ import * as YAML from "yaml";
 import { secretsNamedByStackFile } from "../components/config";
 import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
 import { parseCli, runCli } from "./lib/cli";
-import { PROJECT_DIR, STATE_DIR, engineEnv, provideEngine } from "./lib/engine";
+import { STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
 
 // The main job: a whole release of the `local` stack on this machine.
 const USAGE = "npm run up:local -- [--release <id>] [--preview] [--yes]";
@@ -16,7 +16,8 @@ runCli("up:local", async () => {
     const { values } = parseCli(USAGE, { release: { type: "string" }, preview: { type: "boolean" }, yes: { type: "boolean" } });
     const engine = await provideEngine();
 
-    const stackConfig = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${STACK}.yaml`), "utf8")).config ?? {};
+    const workDir = localProject(STACK);
+    const stackConfig = YAML.parse(fs.readFileSync(path.join(workDir, `Pulumi.${STACK}.yaml`), "utf8")).config ?? {};
     const get = (key: string) => stackConfig[`gatehouse:${key}`];
     if (!get("localDatabaseUrl")) {
         const port = Number(get("localPostgresPort") ?? 54329);
@@ -25,7 +26,7 @@ runCli("up:local", async () => {
     }
 
     const stack = await LocalWorkspace.createOrSelectStack(
-        { stackName: STACK, workDir: PROJECT_DIR },
+        { stackName: STACK, workDir },
         {
             pulumiCommand: engine.command,
             envVars: engineEnv(engine),
@@ -51,6 +52,6 @@ async function generateMissingSecrets(stack: Awaited<ReturnType<typeof LocalWork
     for (const name of names) {
         if (existing[`gatehouse:${name}`]) continue;
         await stack.setConfig(`gatehouse:${name}`, { value: crypto.randomBytes(32).toString("base64url"), secret: true });
-        console.log(`generated a local ${name} (encrypted in Pulumi.${STACK}.yaml; do not commit it)`);
+        console.log(`generated a local ${name} (encrypted in .gatehouse/project/Pulumi.${STACK}.yaml, outside the repo)`);
     }
 }

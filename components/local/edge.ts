@@ -60,7 +60,6 @@ export function answersHealthy(url: string, timeoutMs = 2000): Promise<{ ok: boo
 export async function serveEdge(options: { stateDir: string; port: number }): Promise<void> {
     const files = edgeFiles(options.stateDir);
     let state = readEdgeState(options.stateDir);
-    const upstream = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
     const proxy = http.createServer((req, res) => {
         const live = state.live;
@@ -75,7 +74,10 @@ export async function serveEdge(options: { stateDir: string; port: number }): Pr
                 method: req.method,
                 path: req.url,
                 headers: { ...req.headers, "x-forwarded-for": req.socket.remoteAddress ?? "", "x-forwarded-host": req.headers.host ?? "" },
-                agent: upstream,
+                // A connection per request (cheap on loopback): a pooled one can be closed by the
+                // slot's keep-alive timeout just as it is reused, which would fail a user's request,
+                // and none is left open to a slot the edge switched away from.
+                agent: false,
             },
             (answer) => {
                 res.writeHead(answer.statusCode ?? 502, { ...answer.headers, "x-gatehouse-slot": live.slot, "x-gatehouse-release": live.release });

@@ -1,3 +1,4 @@
+import * as fs from "fs";
 import * as path from "path";
 import { GatehouseConfig } from "../config";
 import { readExpectations } from "./verify";
@@ -47,6 +48,18 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string)
 
     const order = releaseSteps(config);
     const lines: string[] = [`Release ${config.release} of ${config.app} (${config.target}, ${config.environment})`];
+    const returning = config.target === "local" ? releasedBefore(config) : undefined;
+    if (returning) {
+        const migrating = files.length > 0 ? ` EXCEPT the ${files.length} pending file(s) below: a rollback never reverts a migration` : "";
+        lines.push(
+            "",
+            `ROLLBACK: release ${config.release} was promoted before (${returning.promotedAt}).`,
+            returning.live === config.release
+                ? `  The edge still serves it (what was released after it never took traffic): nothing users see changes.`
+                : `  The edge serves release ${returning.live} now; this update switches it back to the slot that runs ${config.release} (no restart while that slot still runs it).`,
+            `  It reuses release ${config.release}'s snapshot and runs no migration${migrating}.`,
+        );
+    }
     lines.push("", "Images:");
     if (config.target === "aws") {
         lines.push(`  live slot after this release: ${config.aws.liveSlot}`);
@@ -104,9 +117,27 @@ function releaseSteps(config: GatehouseConfig): string[] {
         if (config.services.frontend.enabled) out.push(`frontend ${config.aws.liveSlot} slot`, "frontend health gate", "frontend promotion (listener switch)");
         if (config.services.worker.enabled) out.push("worker/scheduler");
     } else {
-        out.push("deploy (restart the app)", "health gate", "promotion (ledger)");
+        out.push("deploy on the idle slot (the edge keeps serving the live one)", "health gate on the slot's own address", "promotion (edge switch, ledger)");
     }
     return out;
+}
+
+/**
+ * When this release was promoted before and another release was deployed or
+ * promoted after it (the ledger of promotions and the slots' deploy log, both
+ * in .gatehouse/<stack>/), this update returns to it: a rollback.
+ */
+function releasedBefore(config: GatehouseConfig): { promotedAt: string; live: string } | undefined {
+    const dir = path.join(config.projectDir, ".gatehouse", config.stack);
+    const read = (file: string) =>
+        fs.existsSync(path.join(dir, file))
+            ? fs.readFileSync(path.join(dir, file), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { release: string; promotedAt?: string; deployedAt?: string })
+            : [];
+    const promoted = read("releases.jsonl");
+    const earlier = promoted.filter((e) => e.release === config.release).pop();
+    if (!earlier) return undefined;
+    const later = [...promoted, ...read("deploys.jsonl")].some((e) => e.release !== config.release && (e.promotedAt ?? e.deployedAt ?? "") > earlier.promotedAt!);
+    return later ? { promotedAt: earlier.promotedAt!, live: promoted[promoted.length - 1].release } : undefined;
 }
 
 /** Each file's state in the database, or undefined when the database does not answer. */

@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { PulumiCommand } from "@pulumi/pulumi/automation";
+import * as YAML from "yaml";
 
 export const PROJECT_DIR = path.join(__dirname, "..", "..");
 /** Local stacks' state, passphrase and per-stack working files. */
@@ -44,15 +45,21 @@ export async function provideEngine(options: { quiet?: boolean } = {}): Promise<
 
 /**
  * The environment every engine process of a local stack gets: the toolchain
- * first on PATH, a file backend and a passphrase kept in .gatehouse/, and
- * nothing that reaches for the network (no update check, no plugin downloads).
+ * first on PATH, a file backend and a passphrase kept in .gatehouse/ (unless
+ * the operator's environment names its own), and nothing that reaches for
+ * the network (no update check, no plugin downloads).
  */
-export function engineEnv(engine: Engine, stateDir = STATE_DIR): Record<string, string> {
-    fs.mkdirSync(path.join(stateDir, "state"), { recursive: true });
+export function engineEnv(engine: Engine, stateDir = STATE_DIR, inherited: NodeJS.ProcessEnv = process.env): Record<string, string> {
+    const backend = inherited.PULUMI_BACKEND_URL ?? `file://${path.join(stateDir, "state")}`;
+    if (backend.startsWith("file://")) fs.mkdirSync(backend.slice("file://".length), { recursive: true });
+    const passphrase: Record<string, string> =
+        inherited.PULUMI_CONFIG_PASSPHRASE !== undefined || inherited.PULUMI_CONFIG_PASSPHRASE_FILE !== undefined
+            ? {}
+            : { PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile(stateDir) };
     return {
-        PATH: `${engine.binDir}${path.delimiter}${process.env.PATH ?? ""}`,
-        PULUMI_BACKEND_URL: `file://${path.join(stateDir, "state")}`,
-        PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile(stateDir),
+        PATH: `${engine.binDir}${path.delimiter}${inherited.PATH ?? ""}`,
+        PULUMI_BACKEND_URL: backend,
+        ...passphrase,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         // Resource providers come from the plugin cache at the version the
@@ -69,4 +76,30 @@ export function passphraseFile(stateDir = STATE_DIR): string {
         fs.writeFileSync(file, crypto.randomBytes(24).toString("base64url"), { mode: 0o600 });
     }
     return file;
+}
+
+/** Where local stacks' project and stack files live: generated, outside what git tracks. */
+export const LOCAL_PROJECT_DIR = path.join(STATE_DIR, "project");
+
+/**
+ * The project directory a local stack runs from. Its stack file holds the
+ * passphrase provider's salt and the encrypted local secrets, so it lives
+ * here, not in the repo: created from the repo's Pulumi.<template>.yaml on
+ * first use; later, keys the template gained are added and nothing the stack
+ * changed (release, a rollback's config) is overwritten. Its Pulumi.yaml is the
+ * repo's with `main` pointing back at the repo, so the program, its providers
+ * and their commands still run from the repo's directory.
+ */
+export function localProject(stack: string, options: { dir?: string; template?: string; set?: Record<string, unknown> } = {}): string {
+    const dir = options.dir ?? LOCAL_PROJECT_DIR;
+    fs.mkdirSync(dir, { recursive: true });
+    const project = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8").replace(/^main: .*$/m, `main: ${path.relative(dir, PROJECT_DIR) || "."}`);
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), project);
+    const stackFile = path.join(dir, `Pulumi.${stack}.yaml`);
+    const template = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${options.template ?? stack}.yaml`), "utf8"))?.config ?? {};
+    const doc = fs.existsSync(stackFile) ? YAML.parseDocument(fs.readFileSync(stackFile, "utf8")) : new YAML.Document({ config: {} });
+    for (const [key, value] of Object.entries(template)) if (!doc.hasIn(["config", key])) doc.setIn(["config", key], value);
+    for (const [key, value] of Object.entries(options.set ?? {})) doc.setIn(["config", `gatehouse:${key}`], value);
+    fs.writeFileSync(stackFile, doc.toString());
+    return dir;
 }

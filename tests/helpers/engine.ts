@@ -2,9 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import * as YAML from "yaml";
-import { Engine, EngineUnavailable, engineEnv, provideEngine } from "../../scripts/lib/engine";
-import { REPO_ROOT } from "../harness/stackConfig";
+import { Engine, EngineUnavailable, engineEnv, localProject, provideEngine } from "../../scripts/lib/engine";
 
 /** What the engine did to each resource in one update, keyed `type::name`. */
 export type Operations = Record<string, Operation>;
@@ -68,12 +66,10 @@ export class EngineStack {
 
     static async create(engine: Engine, options: { name: string; from: string; set?: Record<string, unknown>; secrets?: Record<string, string> }): Promise<EngineStack> {
         const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-engine-"));
-        const stackFile = path.join(REPO_ROOT, `Pulumi.${options.name}.yaml`);
-        const config = { ...YAML.parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${options.from}.yaml`), "utf8")).config };
-        for (const [key, value] of Object.entries(options.set ?? {})) config[`gatehouse:${key}`] = value;
-        fs.writeFileSync(stackFile, YAML.stringify({ config }));
-        const env = engineEnv(engine, stateDir);
-        const stack = await LocalWorkspace.createStack({ stackName: options.name, workDir: REPO_ROOT }, { pulumiCommand: engine.command, envVars: env });
+        // A generated project, as up:local uses: its stack file (salt, encrypted secrets) stays out of the repo.
+        const workDir = localProject(options.name, { dir: path.join(stateDir, "project"), template: options.from, set: options.set });
+        const env = { ...engineEnv(engine, stateDir), GATEHOUSE_PROJECT_DIR: workDir };
+        const stack = await LocalWorkspace.createStack({ stackName: options.name, workDir }, { pulumiCommand: engine.command, envVars: env });
         for (const [key, value] of Object.entries(options.secrets ?? {})) await stack.setConfig(`gatehouse:${key}`, { value, secret: true });
         return new EngineStack(options.name, stack, env, stateDir);
     }
@@ -111,7 +107,6 @@ export class EngineStack {
     /** Removes the stack (after destroy), its stack file and its state. */
     async remove(): Promise<void> {
         await this.stack.workspace.removeStack(this.name, { force: true }).catch(() => {});
-        fs.rmSync(path.join(REPO_ROOT, `Pulumi.${this.name}.yaml`), { force: true });
         fs.rmSync(this.stateDir, { recursive: true, force: true });
     }
 }
