@@ -9,6 +9,7 @@ import { freePort } from "../components/local/embeddedPostgres";
 import { Engine } from "../scripts/lib/engine";
 import { REPO_ROOT } from "./harness/stackConfig";
 import { EngineStack, Operations, UpResult, engineOrSkip } from "./helpers/engine";
+import { HarnessTwin, countOperations } from "./helpers/harnessTwin";
 import { shippedMigrationsWith } from "./helpers/migrations";
 import { freshDatabase, sql } from "./helpers/postgres";
 
@@ -25,6 +26,8 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
     let port: number;
     let migrations: string;
     let stateDir: string;
+    let twin: HarnessTwin;
+    let twinDb: Awaited<ReturnType<typeof freshDatabase>>;
     const secrets = { JWT_SECRET: `gh-test-jwt-${crypto.randomBytes(6).toString("hex")}` };
 
     before(async function () {
@@ -40,6 +43,8 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
             set: { release: "r1", localAppPort: port, migrationsDir: migrations },
             secrets: { ...secrets, localDatabaseUrl: db.url },
         });
+        twinDb = await freshDatabase("twin");
+        twin = new HarnessTwin(`twin-${name.slice(7)}`, await freePort(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "r1", migrationsDir: migrations });
     });
     after(async () => {
         if (!stack) return;
@@ -47,7 +52,33 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         await stack.remove();
         fs.rmSync(stateDir, { recursive: true, force: true });
         await db.drop();
+        twin?.cleanUp();
+        await twinDb?.drop();
     });
+
+    /**
+     * The executing harness runs the same step on its own copy and must report
+     * the same operation for every resource, and the same outputs where they
+     * do not name the stack, its port or a time.
+     */
+    const agrees = async (engine: UpResult, changes: Record<string, unknown> = {}) => {
+        const harness = await twin.release(changes);
+        assert.deepEqual(harness.ops, engine.ops, "the harness and the engine disagree on what this update does");
+        assert.equal(Boolean(harness.error), Boolean(engine.error), `the harness ${harness.error ? `failed: ${harness.error.message}` : "succeeded"}`);
+        if (harness.outputs) {
+            const stable = (o: Record<string, any>) => ({ keys: Object.keys(o).sort(), app: o.app, release: o.release, target: o.target, migrationFiles: o.migrationFiles, envNames: o.envNames });
+            assert.deepEqual(stable(harness.outputs), stable(engine.outputs));
+        }
+    };
+    /** For updates the rollback CLI ran: the counts `pulumi stack history` keeps (the stack itself is one more `same`). */
+    const agreesInCounts = async (changes: Record<string, unknown>) => {
+        const harness = await twin.release(changes);
+        assert.equal(harness.error, undefined, harness.error?.message);
+        const engine = await stack.lastChanges();
+        engine.same -= 1;
+        if (engine.same === 0) delete engine.same;
+        assert.deepEqual(countOperations(harness.ops), engine);
+    };
 
     /** What a user gets from the edge right now. */
     const served = () => get(`http://127.0.0.1:${port}/health`);
@@ -75,6 +106,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(r.outputs.appUrl, `http://127.0.0.1:${port}`);
         snapshotCount = fs.readdirSync(path.join(stateDir, "snapshots")).filter((f) => f.endsWith(".dump")).length;
         assert.equal(snapshotCount, 1);
+        await agrees(r);
     });
 
     it("the same config again: every resource is `same` and no step runs", async () => {
@@ -86,6 +118,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(fs.readFileSync(path.join(stateDir, "releases.jsonl"), "utf8"), before.ledger, "no promotion ran");
         assert.equal(slot("blue")!.pid, before.pid);
         assert.equal(fs.readdirSync(path.join(stateDir, "snapshots")).filter((f) => f.endsWith(".dump")).length, snapshotCount, "no snapshot taken");
+        await agrees(r);
     });
 
     it("release 2 with a new migration: preview shows the plan and the one new file; up applies it and switches to green", async () => {
@@ -108,6 +141,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(answer.body.release, "r2");
         assert.equal(answer.headers["x-gatehouse-slot"], "green");
         assert.equal(slot("blue")!.release, "r1", "the previous release keeps running as standby");
+        await agrees(r, { release: "r2" });
     });
 
     it("release 3 whose migration fails halfway: the update fails; tracking table, schema and what users get are as after release 2", async () => {
@@ -128,6 +162,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(schema(), schemaBefore, "the schema is exactly as before");
         assert.equal((await served()).body.release, "r2");
         assert.deepEqual({ blue: slot("blue"), green: slot("green") }, slotsBefore);
+        await agrees(r, { release: "r3", rehearsal: false });
     });
 
     it("release 4 whose candidate fails its gate: the update fails and nothing users see changes", async () => {
@@ -144,6 +179,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         for (let i = 0; i < 5; i++) assert.equal((await served()).body.release, "r2");
         assert.deepEqual(slot("green"), live, "the live slot was not touched");
         assert.equal(slot("blue")!.release, "r4", "the candidate ran on the idle slot");
+        await agrees(r, { release: "r4", rehearsal: true, gateSpec: spec });
     });
 
     const rollback = (...args: string[]) =>
@@ -176,11 +212,14 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(fs.readdirSync(path.join(stateDir, "snapshots")).filter((f) => f.endsWith(".dump")).length, snapshotCount, "no snapshot taken");
         assert.deepEqual(await sql(db.url, "SELECT version, applied_at FROM gatehouse_migrations ORDER BY version"), applied, "no migration ran");
         assert.equal((await stack.stack.getConfig("gatehouse:release")).value, "r2");
+        await agreesInCounts({ release: "r2", gateSpec: "checks/kifu.smoke.yaml" });
     });
 
     it("release 5, then a rollback to release 2 is a switch back to the standby slot", async () => {
         await stack.set({ release: "r5" });
-        ok(await stack.up());
+        const r5 = await stack.up();
+        ok(r5);
+        await agrees(r5, { release: "r5" });
         assert.equal((await served()).body.release, "r5");
         const standby = slot("green")!;
         assert.equal(standby.release, "r2");
@@ -194,6 +233,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(answer.headers["x-gatehouse-slot"], "green");
         assert.deepEqual(slot("green"), standby, "the standby was switched to, not restarted");
         assert.match(result.stdout, /release r2 already runs on green .*not restarted/);
+        await agreesInCounts({ release: "r2" });
     });
 
     it("pulumi preview --policy-pack policy runs the real policy pack on the local stack", async () => {
@@ -205,7 +245,9 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
 
     it("pulumi destroy stops the app and the edge, and keeps every snapshot and the database", async () => {
         const snapshots = fs.readdirSync(path.join(stateDir, "snapshots")).sort();
-        await stack.stack.destroy();
+        const ops = await stack.destroy();
+        assert.deepEqual([...new Set(Object.values(ops))], ["delete"]);
+        assert.deepEqual(await twin.destroy(), ops, "the harness and the engine disagree on what destroy does");
         await assert.rejects(served(), /ECONNREFUSED/);
         assert.deepEqual(fs.readdirSync(path.join(stateDir, "snapshots")).sort(), snapshots);
         assert.deepEqual(await tracked(), ["001", "020", "021", "022", "023"]);

@@ -65,6 +65,9 @@ export function engineEnv(engine: Engine, stateDir = STATE_DIR, inherited: NodeJ
         // Resource providers come from the plugin cache at the version the
         // program asks for, not from whatever binary of that name is on PATH.
         PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
+        // ts-node without type-checking when the engine starts the program:
+        // `npm test` type-checks (tsc --noEmit); checking again costs seconds on every preview and up.
+        PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     };
 }
 

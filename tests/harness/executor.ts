@@ -15,13 +15,60 @@ export interface Executed {
     stderr: string;
 }
 
+/** What the engine reports for a resource in one update (`pulumi up` shows the same words). */
+export type Operation = "create" | "update" | "same" | "replace" | "delete" | "failed";
+
+interface Kept {
+    type: string;
+    inputs: Record<string, any>;
+    outputs: Record<string, any>;
+    /**
+     * Deleted for a delete-before-replace whose replacement then failed: the
+     * engine keeps the old state marked pendingReplacement and replaces the
+     * resource in the next update even if its inputs match the old ones
+     * (pkg/resource/deploy/step_generator.go, PendingReplacement; the state field is documented at https://www.pulumi.com/docs/iac/concepts/state-and-backends/).
+     */
+    pendingReplacement?: boolean;
+}
+
 /**
  * What the engine keeps between two `pulumi up`s of one stack: each resource's
  * last inputs and outputs. Pass the same state to consecutive runs and
- * unchanged resources are left alone, as the engine leaves them.
+ * unchanged resources are left alone, as the engine leaves them; call
+ * beginRun() before and endRun() after each run to get the operation the
+ * engine would report for every resource, deletions included.
  */
 export class EngineState {
-    readonly resources = new Map<string, { inputs: Record<string, any>; outputs: Record<string, any> }>();
+    readonly resources = new Map<string, Kept>();
+    /** The last run's operation per resource, keyed `type::name` like the engine's events. */
+    operations: Record<string, Operation> = {};
+    private registered = new Set<string>();
+
+    beginRun(): void {
+        this.operations = {};
+        this.registered = new Set();
+    }
+
+    /**
+     * After a run: resources the program no longer declares are deleted, but
+     * only when the update succeeded (a failed update stops before the
+     * engine's delete steps). https://www.pulumi.com/docs/iac/concepts/how-pulumi-works/
+     */
+    async endRun(succeeded: boolean, log: Executed[] = []): Promise<Record<string, Operation>> {
+        if (!succeeded) return this.operations;
+        for (const [key, kept] of [...this.resources]) {
+            if (this.registered.has(key)) continue;
+            if (kept.type === "command:local:Command" && kept.inputs.delete) await runCommand(key.split("::")[1], kept.inputs.delete, kept.inputs, kept.outputs, log);
+            this.resources.delete(key);
+            this.operations[key] = "delete";
+        }
+        return this.operations;
+    }
+
+    /** @internal */
+    markRegistered(key: string): void {
+        this.registered.add(key);
+    }
 }
 
 /**
@@ -30,46 +77,97 @@ export class EngineState {
  * resource loads its serialized `__provider` and calls `create`, as the
  * dynamic-provider host does. With an EngineState, a resource whose inputs
  * did not change since the last run (ignoring its ignoreChanges; for dynamic
- * resources, as the provider's diff decides) is not run again. Because the
- * answer is asynchronous, a resource starts only after every resource it
+ * resources, as the provider's diff decides) is not run again; a changed one
+ * is updated or replaced by the provider's rules (see diffCommand). Because
+ * the answer is asynchronous, a resource starts only after every resource it
  * depends on has finished, so a failing step stops everything after it.
  */
 export function executingAnswer(log: Executed[] = [], state = new EngineState()): Answer {
     return async (args: pulumi.runtime.MockResourceArgs, options: RegistrationOptions) => {
         const key = `${args.type}::${args.name}`;
+        state.markRegistered(key);
         const inputs = unwrapSecrets(args.inputs);
         const previous = state.resources.get(key);
         let outputs: Record<string, any>;
-        if (previous && !(await changed(args.type, previous.inputs, inputs, options))) {
-            outputs = previous.outputs;
-        } else if (args.type === "command:local:Command") {
-            outputs = await runCommand(args.name, inputs, log);
-        } else if (args.type.startsWith("pulumi-nodejs:dynamic")) {
-            outputs = await runDynamic(inputs);
-        } else {
-            outputs = { ...args.inputs };
+        let operation: Operation;
+        try {
+            if (previous?.pendingReplacement) {
+                operation = "replace";
+                outputs = args.type.startsWith("pulumi-nodejs:dynamic") ? await runDynamic(inputs) : await runCommand(args.name, inputs.create, inputs, undefined, log);
+            } else if (args.type === "command:local:Command") {
+                operation = previous ? diffCommand(previous.inputs, inputs, options) : "create";
+                if (operation === "same") outputs = previous!.outputs;
+                else if (operation === "update") outputs = await runCommand(args.name, inputs.update ?? inputs.create, inputs, previous!.outputs, log);
+                else {
+                    if (operation === "replace" && options.deleteBeforeReplace) previous!.pendingReplacement = true;
+                    outputs = await runCommand(args.name, inputs.create, inputs, undefined, log);
+                    // Create-before-delete: the replaced resource's delete runs after its replacement exists.
+                    if (operation === "replace" && !options.deleteBeforeReplace && previous!.inputs.delete) await runCommand(args.name, previous!.inputs.delete, previous!.inputs, previous!.outputs, log);
+                }
+            } else if (args.type.startsWith("pulumi-nodejs:dynamic")) {
+                const diff = previous ? await diffDynamic(previous.inputs, inputs) : { operation: "create" as Operation, deleteBeforeReplace: false };
+                operation = diff.operation;
+                // The old one is gone before its replacement is created.
+                if (operation === "replace" && (diff.deleteBeforeReplace || options.deleteBeforeReplace)) previous!.pendingReplacement = true;
+                outputs = operation === "same" ? previous!.outputs : await runDynamic(inputs);
+            } else {
+                // Component resources and the rest: inputs are their state.
+                operation = !previous ? "create" : relevant(previous.inputs, options) === relevant(inputs, options) ? "same" : "update";
+                outputs = { ...args.inputs };
+            }
+        } catch (err) {
+            state.operations[key] = "failed";
+            throw err;
         }
-        state.resources.set(key, { inputs, outputs });
+        state.operations[key] = operation;
+        state.resources.set(key, { type: args.type, inputs, outputs });
         return outputs;
     };
 }
 
-async function changed(type: string, olds: Record<string, any>, news: Record<string, any>, options: RegistrationOptions): Promise<boolean> {
-    if (type.startsWith("pulumi-nodejs:dynamic")) {
-        const provider = requireFromString(news.__provider).handler();
-        if (provider.diff) return (await provider.diff("", olds, news)).changes !== false;
-    }
-    const relevant = (o: Record<string, any>) =>
-        JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => !options.ignoreChanges.includes(k)).sort()));
-    return relevant(olds) !== relevant(news);
+const relevant = (o: Record<string, any>, options: RegistrationOptions) =>
+    JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => !options.ignoreChanges.includes(k)).sort()));
+
+/**
+ * @pulumi/command's diff for command:local:Command: a change to `triggers`
+ * replaces the resource (the SDK declares replaceOnChanges on it), any other
+ * change is an update, which runs `update` or else `create` again.
+ * https://www.pulumi.com/registry/packages/command/api-docs/local/command/
+ * The engine applies ignoreChanges before the provider diffs.
+ */
+function diffCommand(olds: Record<string, any>, news: Record<string, any>, options: RegistrationOptions): Operation {
+    if (relevant(olds, options) === relevant(news, options)) return "same";
+    if (!options.ignoreChanges.includes("triggers") && JSON.stringify(olds.triggers ?? null) !== JSON.stringify(news.triggers ?? null)) return "replace";
+    return "update";
 }
 
-async function runCommand(name: string, inputs: Record<string, any>, log: Executed[]): Promise<Record<string, any>> {
+/** The dynamic provider's own diff decides (as the dynamic-provider host asks it); without one, any change replaces. */
+async function diffDynamic(olds: Record<string, any>, news: Record<string, any>): Promise<{ operation: Operation; deleteBeforeReplace: boolean }> {
+    const provider = requireFromString(news.__provider).handler();
+    if (!provider.diff) return { operation: JSON.stringify(olds) === JSON.stringify(news) ? "same" : "replace", deleteBeforeReplace: false };
+    const diff = await provider.diff("", olds, news);
+    if (diff.changes === false) return { operation: "same", deleteBeforeReplace: false };
+    return { operation: diff.replaces?.length ? "replace" : "update", deleteBeforeReplace: diff.deleteBeforeReplace === true };
+}
+
+/**
+ * Runs one of a command resource's commands as the provider does: /bin/sh -c
+ * (or `interpreter`), in `dir`, with `environment`; update and delete see the
+ * previous run's output as PULUMI_COMMAND_STDOUT / PULUMI_COMMAND_STDERR.
+ */
+async function runCommand(
+    name: string,
+    command: string,
+    inputs: Record<string, any>,
+    previous: Record<string, any> | undefined,
+    log: Executed[],
+): Promise<Record<string, any>> {
     const [shell, ...shellArgs] = inputs.interpreter ?? ["/bin/sh", "-c"];
+    const previousOutput = previous && inputs.addPreviousOutputInEnv !== false ? { PULUMI_COMMAND_STDOUT: previous.stdout ?? "", PULUMI_COMMAND_STDERR: previous.stderr ?? "" } : {};
     const result = await new Promise<Executed>((resolve, reject) => {
-        const child = spawn(shell, [...shellArgs, inputs.create], {
+        const child = spawn(shell, [...shellArgs, command], {
             cwd: inputs.dir ?? REPO_ROOT,
-            env: { ...process.env, ...(inputs.environment ?? {}) },
+            env: { ...process.env, ...(inputs.environment ?? {}), ...previousOutput },
             stdio: ["ignore", "pipe", "pipe"],
         });
         let stdout = "";
@@ -77,12 +175,12 @@ async function runCommand(name: string, inputs: Record<string, any>, log: Execut
         child.stdout.on("data", (d) => (stdout += d));
         child.stderr.on("data", (d) => (stderr += d));
         child.on("error", reject);
-        child.on("close", (code) => resolve({ name, command: inputs.create, exitCode: code ?? -1, stdout, stderr }));
+        child.on("close", (code) => resolve({ name, command, exitCode: code ?? -1, stdout, stderr }));
     });
     log.push(result);
     if (result.exitCode !== 0) {
-        // The command provider's own wording for a failed create.
-        throw new Error(`exit status ${result.exitCode}: running ${JSON.stringify(inputs.create)}:\n${result.stdout}${result.stderr}`);
+        // The command provider's own wording for a failed command.
+        throw new Error(`exit status ${result.exitCode}: running ${JSON.stringify(command)}:\n${result.stdout}${result.stderr}`);
     }
     return { ...inputs, stdout: result.stdout.replace(/\n$/, ""), stderr: result.stderr.replace(/\n$/, "") };
 }

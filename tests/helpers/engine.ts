@@ -104,6 +104,19 @@ export class EngineStack {
         }
     }
 
+    /** `pulumi destroy`, with what the engine did to each resource. */
+    async destroy(): Promise<Operations> {
+        const events: EngineEvent[] = [];
+        await this.stack.destroy({ onEvent: (e) => events.push(e) });
+        return operationsFrom(events);
+    }
+
+    /** The resource changes of the latest update, as `pulumi stack history` counts them. */
+    async lastChanges(): Promise<Record<string, number>> {
+        const [latest] = await this.stack.history(1);
+        return Object.fromEntries(Object.entries(latest.resourceChanges ?? {}).filter(([, n]) => (n as number) > 0)) as Record<string, number>;
+    }
+
     /** Removes the stack (after destroy), its stack file and its state. */
     async remove(): Promise<void> {
         await this.stack.workspace.removeStack(this.name, { force: true }).catch(() => {});
