@@ -31,6 +31,8 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
     const secrets = { JWT_SECRET: `gh-test-jwt-${crypto.randomBytes(6).toString("hex")}` };
 
     before(async function () {
+        // A first build of the engine on a fresh machine takes minutes (scripts/pulumi-toolchain.sh prints its progress).
+        this.timeout(1_200_000);
         engine = await engineOrSkip(this);
         db = await freshDatabase("engine");
         port = await freePort();

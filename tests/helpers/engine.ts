@@ -16,7 +16,8 @@ let provided: Promise<Engine> | undefined;
  * to get it.
  */
 export async function engineOrSkip(context: Mocha.Context): Promise<Engine> {
-    provided ??= provideEngine({ quiet: true });
+    // Quiet once the cache is warm; the first build's progress is worth seeing.
+    provided ??= provideEngine({ quiet: false });
     try {
         return await provided;
     } catch (err) {
