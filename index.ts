@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readConfig } from "./components/config";
 import { App } from "./components/app";
-import { AwsPlatform } from "./components/aws/platform";
 import { LocalTarget, localDatabaseUrl } from "./components/local/localTarget";
 import { planRelease } from "./components/release/plan";
 
@@ -31,6 +30,8 @@ export = async function gatehouse() {
             gateReport: local.pipeline.gate.report,
         };
     }
+    // Loaded only for AWS stacks: the local target's every preview and up would otherwise pay for it.
+    const { AwsPlatform } = await import("./components/aws/platform");
     const platform = new AwsPlatform(config.app, { config, region: new pulumi.Config("aws").require("region") }, { parent: app });
     return {
         ...outputs,
