@@ -30,7 +30,7 @@ describe("migration lint (libpg-query) and the release plan", () => {
         assert.deepEqual(findings.map((f) => [f.line, f.operation, f.destructive]), [
             [3, "DROP TABLE old_reports", true],
             [4, "DROP COLUMN users.legacy_flag", true],
-            [5, "ALTER COLUMN trades.price TYPE", true],
+            [5, "ALTER COLUMN trades.price TYPE numeric(30,10)", true], // type not declared in the files: may rewrite
             [6, "ADD COLUMN users.tier NOT NULL without a default", true],
             [8, "ADD COLUMN bubbles.token DEFAULT gen_random_uuid()", true],
             [9, "SET NOT NULL on runs.kind", false],
@@ -66,6 +66,17 @@ describe("migration lint (libpg-query) and the release plan", () => {
             assert.match(err.message, /add the line "-- gatehouse:reviewed" to the file/);
             return true;
         });
+    });
+
+    it("a typmod relaxation on a column a baselined file declared is a warning: the preview goes through (issue 13)", async () => {
+        const dir = shippedMigrationsWith({
+            "015_trades.sql": "CREATE TABLE trades (id bigint PRIMARY KEY, price NUMERIC(30,10) NOT NULL);\n",
+            "023_trades_price.sql": "ALTER TABLE trades ALTER COLUMN price TYPE NUMERIC USING price::NUMERIC;\n",
+        });
+        const run = await runStack("prod", { set: { migrationsDir: dir } });
+        const plan: string = run.outputs.releasePlan;
+        assert.match(plan, /\n  lint warning 023_trades_price\.sql:1: ALTER COLUMN trades\.price TYPE numeric: no table rewrite \(numeric\(30,10\) → numeric drops the typmod/);
+        assert.ok(!plan.includes("015_trades.sql"), "the baselined file informs the lint but is not part of the release");
     });
 
     it("plans a release with pending migrations: images, files with checksums, expectations, gate checks, steps and a graph", async () => {
