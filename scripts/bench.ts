@@ -30,15 +30,28 @@ interface Row {
     baseline: number[];
     baselineName: string;
     unit: string;
+    /** Items one measurement handles (files): the row also shows the median per item. */
+    perItem?: { count: number; name: string };
 }
+
+// BENCH_ONLY=<row> measures that row alone and prints it, leaving BENCHMARKS.md as it is.
+const ONLY: Record<string, () => Promise<Row>> = { lint: () => lintHistory() };
 
 async function main(): Promise<void> {
     ensureCliBuild();
+    const only = process.env.BENCH_ONLY;
+    if (only) {
+        if (!ONLY[only]) throw new Error(`BENCH_ONLY: one of ${Object.keys(ONLY).join(", ")}`);
+        console.log(renderRow(await ONLY[only]()));
+        await stopTestPostgres();
+        return;
+    }
     const rows: Row[] = [];
     rows.push(await wholeRelease(true));
     rows.push(await wholeRelease(false));
     rows.push(await gateDetection());
     rows.push(await manyMigrations());
+    rows.push(await lintHistory());
     rows.push(await prodEvaluation());
     rows.push(...(await engineOverhead()));
     const suites = [toolchainCachedRun(), ...testSuiteTimes()];
@@ -154,6 +167,55 @@ async function manyMigrations(): Promise<Row> {
     return row;
 }
 
+/**
+ * `migrate lint` on a generated 500-file history (tables, added columns,
+ * indexes, typmod relaxations that it must trace back to their declarations)
+ * vs a dry run of the same files with `psql -f` into a scratch database, the
+ * way to check a history without a lint.
+ */
+async function lintHistory(): Promise<Row> {
+    const count = 500;
+    const row: Row = {
+        what: `\`migrate lint\` on a generated ${count}-file history (whole directory, one process)`,
+        gatehouse: [],
+        baseline: [],
+        baselineName: "dry run: psql -v ON_ERROR_STOP=1 -f per file into a scratch database",
+        unit: "ms",
+        perItem: { count, name: "file" },
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-lint-"));
+    for (let i = 1; i <= count; i++) fs.writeFileSync(path.join(dir, `${String(i).padStart(3, "0")}_step.sql`), historyFile(i));
+    for (let i = 0; i < TRIALS; i++) {
+        let t0 = performance.now();
+        execFileSync("/bin/sh", ["-c", gatehouseCli("migrate", ["lint", "--dir", dir])], { cwd: ROOT, stdio: "ignore" });
+        row.gatehouse.push(performance.now() - t0);
+
+        const db = await freshDatabase("bench_dry_run");
+        t0 = performance.now();
+        execFileSync("bash", ["-c", `for f in "${dir}"/*.sql; do psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -f "$f"; done`], { env: { ...process.env, DATABASE_URL: db.url }, stdio: "ignore" });
+        row.baseline.push(performance.now() - t0);
+        await db.drop();
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    return row;
+}
+
+/** File i of the generated history: a table every 4 files, then a column, an index and a relaxation on it. */
+function historyFile(i: number): string {
+    const t = `t${Math.ceil(i / 4)}`;
+    const comment = `-- step ${i}: generated for the lint benchmark\n`;
+    switch (i % 4) {
+        case 1:
+            return `${comment}CREATE TABLE ${t} (\n    id bigint PRIMARY KEY,\n    name varchar(50) NOT NULL,\n    amount numeric(12,2),\n    created_at timestamp NOT NULL DEFAULT now()\n);\n`;
+        case 2:
+            return `${comment}ALTER TABLE ${t} ADD COLUMN note text;\nCOMMENT ON COLUMN ${t}.note IS 'free text; see step ${i}';\n`;
+        case 3:
+            return `${comment}CREATE INDEX ${t}_created_idx ON ${t} (created_at);\nALTER TABLE ${t} ALTER COLUMN name TYPE varchar(100);\n`;
+        default:
+            return `${comment}ALTER TABLE ${t} ALTER COLUMN amount TYPE numeric(16,2);\nINSERT INTO ${t} (id, name, amount) VALUES (1, 'seed', 1.50);\n`;
+    }
+}
+
 /** The prod program (AWS platform, ~130 resources) evaluated under the unit tests' mocks. */
 async function prodEvaluation(): Promise<Row> {
     const row: Row = { what: "evaluate the prod program under mocks (unit tests' harness)", gatehouse: [], baseline: [], baselineName: "same, with ts-node's source-mapped stack traces (the harness before its fix)", unit: "ms" };
@@ -247,13 +309,16 @@ function median(xs: number[]): number {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function render(rows: Row[], suites: { what: string; ms: number }[]): string {
+function renderRow(r: Row): string {
     const fmt = (n: number) => `${Math.round(n)}`;
-    const lines = rows.map((r) => {
-        const g = median(r.gatehouse);
-        const b = median(r.baseline);
-        return `| ${r.what} | ${fmt(g)} ${r.unit} (n=${r.gatehouse.length}, max ${fmt(Math.max(...r.gatehouse))}) | ${r.baselineName}: ${fmt(b)} ${r.unit} (max ${fmt(Math.max(...r.baseline))}) | **${(b / g).toFixed(2)}×** |`;
-    });
+    const g = median(r.gatehouse);
+    const b = median(r.baseline);
+    const per = r.perItem ? `, ${(g / r.perItem.count).toFixed(2)} ${r.unit} per ${r.perItem.name}` : "";
+    return `| ${r.what} | ${fmt(g)} ${r.unit} (n=${r.gatehouse.length}, max ${fmt(Math.max(...r.gatehouse))}${per}) | ${r.baselineName}: ${fmt(b)} ${r.unit} (max ${fmt(Math.max(...r.baseline))}) | **${(b / g).toFixed(2)}×** |`;
+}
+
+function render(rows: Row[], suites: { what: string; ms: number }[]): string {
+    const lines = rows.map(renderRow);
     return [
         "# Benchmarks",
         "",
@@ -272,6 +337,7 @@ function render(rows: Row[], suites: { what: string; ms: number }[]): string {
         "",
         "```bash",
         "scripts/node22.sh npm run bench          # BENCH_TRIALS=5 for more trials; rewrites this file",
+        "BENCH_ONLY=lint scripts/node22.sh npm run bench   # just the `migrate lint` row, printed; this file is left alone",
         "```",
         "",
         "## The engine's first build",
@@ -289,6 +355,7 @@ function render(rows: Row[], suites: { what: string; ms: number }[]): string {
         "- **Whole local release**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate provider run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, app restart, 13 smoke checks, ledger). Between two releases the harness keeps each resource's inputs and leaves unchanged ones alone, as the engine does. The Pulumi engine's own overhead is not included here (see the engine rows). The baseline (`scripts/bench/manual-release.sh`) does less: no rehearsal, no snapshot check, no ledger, and it polls health once a second as a hand-written loop would.",
         "- **Time to detect health**: a loopback server turns healthy at a random moment; the gate (intervalMs 250) against a `sleep 1` poll loop.",
         "- **500 migration files**: one `migrate up` process (advisory lock, tracking table, one transaction per file) against one `psql` process per file.",
+        "- **`migrate lint` on a 500-file history**: one `migrate lint --dir` process over a generated history (a table every 4 files, then an added column, an index and two typmod relaxations the lint traces back to the table's declaration; every file parsed by libpg-query) against a dry run of the same files with `psql -f` into a scratch database. The dry run proves the files apply to an empty database; the lint says what they would do to a live one. Per file: the median divided by 500, start-up included.",
         "- **Engine overhead**: the `local` stack under the real `pulumi up` (our toolchain: CLI v3.274.1, our Node.js language host, the command-provider stand-in; the program runs transpile-only) against the executing harness running the same commands in-process, each on its own database and ports, one release id after another. What the engine adds: starting the CLI, the language host, node and the program (measured by hand: loading index.ts with ts-node takes ~1.7 s, @pulumi/pulumi alone ~0.5 s; the AWS components are now loaded only for AWS stacks), a provider process per plugin (the command provider, the dynamic-provider host), and the engine's step bookkeeping and state writes. `pulumi preview` with nothing pending is the same start-up plus the program's own plan query.",
         "- **Prod program under mocks**: `runStack(\"prod\")` of the test harness, ~130 resources; the baseline keeps ts-node's source-map stack-trace hook, which Pulumi invokes for every resource's source position.",
         "",
