@@ -1,19 +1,22 @@
-import { migrateUp, migrationStatus } from "../components/release/runner";
+import { StatusRow, migrateUp, migrationStatus } from "../components/release/runner";
 import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
 
 const USAGE = [
     "npm run migrate -- status --dir <dir> [--database-url <url>]",
-    "       npm run migrate -- up --dir <dir> [--database-url <url>] [--release <id>] [--baseline <version>] [--through <version>]",
+    "       npm run migrate -- up --dir <dir> [--database-url <url>] [--release <id>] [--baseline <version>] [--through-file <file> | --through <version>]",
     "       npm run migrate -- verify --expect <file> [--database-url <url>]",
 ].join("\n");
 
-runCli("migrate", async () => {
+// `lint` has flags and exit codes of its own (0 clean, 1 blocking, 2 cannot lint): scripts/migrate-lint.ts.
+if (process.argv[2] === "lint") require("./migrate-lint").runLintCli(process.argv.slice(3));
+else runCli("migrate", async () => {
     const { values, positionals } = parseCli(USAGE, {
         dir: { type: "string" },
         "database-url": { type: "string" },
         release: { type: "string" },
         baseline: { type: "string" },
         through: { type: "string" },
+        "through-file": { type: "string" },
         expect: { type: "string" },
     });
     const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
@@ -22,11 +25,14 @@ runCli("migrate", async () => {
             const rows = await migrationStatus({ databaseUrl, dir: required(values.dir, "--dir", USAGE) });
             for (const r of rows) {
                 const when = r.appliedAt ? `  ${r.appliedAt.toISOString()}${r.release ? ` (release ${r.release})` : ""}` : "";
-                console.log(`${r.state.padEnd(12)} ${r.file}${when}`);
+                const renamed = r.renamedFrom ? `  (applied as ${r.renamedFrom}; recorded under the new name by the next \`migrate up\`)` : "";
+                console.log(`${r.state.padEnd(12)} ${r.file}${when}${renamed}`);
             }
+            for (const note of sharedPrefixNotes(rows)) console.log(note);
             const pending = rows.filter((r) => r.state === "pending").length;
             console.log(`${pending} pending`);
             if (rows.some((r) => r.state === "drifted")) throw new Error("a file changed after it was applied (state: drifted)");
+            if (rows.some((r) => r.state === "missing-file")) throw new Error("an applied file is no longer in the directory (state: missing-file); `migrate up` says what to do");
             return;
         }
         case "up": {
@@ -37,9 +43,11 @@ runCli("migrate", async () => {
                 release: values.release ?? process.env.GATEHOUSE_RELEASE,
                 baseline: values.baseline,
                 through: values.through,
+                throughFile: values["through-file"],
                 log: (line) => console.log(line),
             });
-            console.log(`applied ${result.applied.length}, already applied ${result.skipped.length}`);
+            const renamed = result.renamed?.length ? `, renamed ${result.renamed.length}` : "";
+            console.log(`applied ${result.applied.length}, already applied ${result.skipped.length}${renamed}`);
             return;
         }
         case "verify": {
@@ -54,3 +62,14 @@ runCli("migrate", async () => {
             throw new Error(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
     }
 });
+
+/** Files that share a version prefix: accepted, applied in file-name order; said once so nobody takes them for a mistake. */
+function sharedPrefixNotes(rows: StatusRow[]): string[] {
+    const byVersion = new Map<string, string[]>();
+    for (const r of rows) {
+        if (r.state === "missing-file") continue;
+        const version = BigInt(r.version).toString();
+        byVersion.set(version, [...(byVersion.get(version) ?? []), r.file]);
+    }
+    return [...byVersion.values()].filter((files) => files.length > 1).map((files) => `shared prefix: ${files.join(", ")} (applied in file-name order)`);
+}

@@ -201,10 +201,10 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
     it("applies the first app's migration files one task per file, after baseline 019", () => {
         const tasks = of(prod, "pulumi-nodejs:dynamic/gatehouse:OneOffTask").map((t) => [t.name, inputs(t).command.slice(3).join(" ")]);
         assert.deepEqual(tasks, [
-            ["kifu-migration-001-initial_schema", "up --dir migrations --through 001 --baseline 019"],
-            ["kifu-migration-020-guided_review", "up --dir migrations --through 020 --baseline 019"],
-            ["kifu-migration-021-ai_allowlist", "up --dir migrations --through 021 --baseline 019"],
-            ["kifu-migration-022-create_runs_and_summary_packs", "up --dir migrations --through 022 --baseline 019"],
+            ["kifu-migration-001-initial_schema", "up --dir migrations --through-file 001_initial_schema.sql --baseline 019"],
+            ["kifu-migration-020-guided_review", "up --dir migrations --through-file 020_guided_review.sql --baseline 019"],
+            ["kifu-migration-021-ai_allowlist", "up --dir migrations --through-file 021_ai_allowlist.sql --baseline 019"],
+            ["kifu-migration-022-create_runs_and_summary_packs", "up --dir migrations --through-file 022_create_runs_and_summary_packs.sql --baseline 019"],
             ["kifu-verify-schema", "verify --expect checks/kifu.schema.yaml"],
         ]);
     });

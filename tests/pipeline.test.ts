@@ -33,7 +33,7 @@ describe("release pipeline resources", () => {
     it("keys each migration by its checksum and passes the release only in the ignored environment", async () => {
         const run = await runStack("local");
         const m020 = run.get(COMMAND, "kifu-release-migration-020-guided_review");
-        assert.equal(m020.inputs.create, "node --liftoff-only .gatehouse/build/migrate.js up --dir migrations --through 020");
+        assert.equal(m020.inputs.create, "node --liftoff-only .gatehouse/build/migrate.js up --dir migrations --through-file 020_guided_review.sql");
         assert.equal(m020.inputs.triggers.length, 1);
         assert.match(m020.inputs.triggers[0], /^[0-9a-f]{64}$/);
         assert.ok(isSecretValue(m020.inputs.environment), "the environment carrying DATABASE_URL is secret");

@@ -143,19 +143,21 @@ describe("migration runner (real PostgreSQL)", function () {
         assert.equal(columns.length, 1);
     });
 
-    it("runs a file marked no-transaction outside a transaction (CREATE INDEX CONCURRENTLY)", async () => {
+    it("runs a file with CREATE INDEX CONCURRENTLY outside a transaction, with or without the no-transaction marker", async () => {
         const concurrently = "CREATE INDEX CONCURRENTLY IF NOT EXISTS accounts_email_idx ON accounts (email);";
-        const inTransaction = migrationDir({ "001_accounts.sql": threeFiles["001_accounts.sql"], "002_index.sql": concurrently });
-        await assert.rejects(migrateUp({ databaseUrl: db.url, dir: inTransaction }), /002_index\.sql:1: CREATE INDEX CONCURRENTLY cannot run inside a transaction block/);
+        const unmarked = migrationDir({ "001_accounts.sql": threeFiles["001_accounts.sql"], "002_index.sql": concurrently });
+        const lines: string[] = [];
+        const result = await migrateUp({ databaseUrl: db.url, dir: unmarked, log: (l) => lines.push(l) });
+        assert.deepEqual(result.applied.map((a) => [a.file, a.outsideTransaction]), [
+            ["001_accounts.sql", undefined],
+            ["002_index.sql", "CREATE INDEX CONCURRENTLY (line 1) cannot run inside a transaction block"],
+        ]);
+        assert.ok(lines.includes("002_index.sql runs statement by statement outside a transaction, as psql -f runs it: CREATE INDEX CONCURRENTLY (line 1) cannot run inside a transaction block"), lines.join("\n"));
+        assert.equal((await sql(db.url, "SELECT indexname FROM pg_indexes WHERE indexname = 'accounts_email_idx'")).length, 1);
 
-        const optedOut = migrationDir({
-            "001_accounts.sql": threeFiles["001_accounts.sql"],
-            "002_index.sql": `-- gatehouse:no-transaction\n${concurrently}\n`,
-        });
-        const result = await migrateUp({ databaseUrl: db.url, dir: optedOut });
-        assert.deepEqual(result.applied.map((a) => a.file), ["002_index.sql"]);
-        const idx = await sql(db.url, "SELECT indexname FROM pg_indexes WHERE indexname = 'accounts_email_idx'");
-        assert.equal(idx.length, 1);
+        fs.writeFileSync(path.join(unmarked, "003_index.sql"), `-- gatehouse:no-transaction\n${concurrently.replace(/accounts_email_idx/, "accounts_email2_idx")}\n`);
+        const again = await migrateUp({ databaseUrl: db.url, dir: unmarked });
+        assert.deepEqual(again.applied.map((a) => a.outsideTransaction), ["CREATE INDEX CONCURRENTLY (line 2) cannot run inside a transaction block"]);
     });
 
     it("handles dollar-quoted bodies with semicolons, comments and several statements per file", async () => {
@@ -180,10 +182,13 @@ describe("migration runner (real PostgreSQL)", function () {
         assert.equal(rows[0].n, 42);
     });
 
-    it("refuses a file that opens its own transaction", async () => {
-        const dir = migrationDir({ "001_tx.sql": "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n" });
-        await assert.rejects(migrateUp({ databaseUrl: db.url, dir }), /001_tx\.sql:1: the file controls its own transaction \(BEGIN\)/);
-        assert.deepEqual(await tableNames(db.url), ["gatehouse_migrations"]);
+    it("runs a file with its own BEGIN/COMMIT as written, and records it in the file's own last transaction", async () => {
+        const dir = migrationDir({ "001_tx.sql": "-- written for psql -f\nBEGIN;\nCREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\nCOMMIT;\n" });
+        const result = await migrateUp({ databaseUrl: db.url, dir });
+        assert.deepEqual(result.applied.map((a) => a.outsideTransaction), ["the file controls its own transactions (BEGIN at line 2), and runs as written"]);
+        assert.deepEqual(await tableNames(db.url), ["gatehouse_migrations", "t"]);
+        const [row] = await sql(db.url, "SELECT xmin::text AS tracked, (SELECT xmin::text FROM t) AS created FROM gatehouse_migrations WHERE file = '001_tx.sql'");
+        assert.equal(row.tracked, row.created, "the tracking row committed with the file's own transaction");
     });
 
     it("applies only up to --through, so one release resource applies one file", async () => {

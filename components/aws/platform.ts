@@ -258,7 +258,7 @@ export class AwsPlatform extends pulumi.ComponentResource {
             const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
             for (const file of migrations.files) {
                 // Keyed by checksum, like the local target: preview lists only pending files.
-                previous = [task(`migration-${file.version}-${file.name}`, `migration ${file.file}`, runner!, runnerCommand("migrate", ["up", "--dir", migrations.dir, "--through", file.version, ...baseline]), [file.sha256], previous)];
+                previous = [task(`migration-${file.version}-${file.name}`, `migration ${file.file}`, runner!, runnerCommand("migrate", ["up", "--dir", migrations.dir, "--through-file", file.file, ...baseline]), [file.sha256], previous)];
             }
         } else if (migrations.mode === "command") {
             const app = taskDefinition("migrate", config.aws.backendImages[config.aws.liveSlot]);

@@ -4,15 +4,24 @@ import * as path from "path";
 
 /** A migration file on disk, `NNN_name.sql`. */
 export interface MigrationFile {
-    /** The numeric prefix as written (`020`), which orders files and keys the tracking table. */
+    /**
+     * The numeric prefix as written (`020`). Several files may share one (two
+     * branches picked the same next number); it decides what a baseline covers,
+     * not the order or the identity of a file.
+     */
     version: string;
     /** The part after the prefix (`guided_review`). */
     name: string;
+    /** The file name, which orders files (byte order) and keys the tracking table. */
     file: string;
     path: string;
     sha256: string;
     sql: string;
-    /** Declared with `-- gatehouse:no-transaction` (e.g. CREATE INDEX CONCURRENTLY). */
+    /**
+     * Declared with `-- gatehouse:no-transaction`. The runner also finds the
+     * statements that cannot run in a transaction by itself (executionOf in
+     * runner.ts); this flag is only the author's explicit marker.
+     */
     noTransaction: boolean;
     /** Declared with `-- gatehouse:reviewed` after a person accepted its destructive operations. */
     reviewed: boolean;
@@ -23,19 +32,21 @@ const NO_TRANSACTION = /^--\s*gatehouse:no-transaction\b/m;
 const REVIEWED = /^--\s*gatehouse:reviewed\b/m;
 
 /**
- * Lists the migration files of a directory in version order. Refuses a
- * directory with stray `.sql` files or two files of one version, since either
- * would make the applied order a guess.
+ * Lists the migration files of a directory in the order an operator's
+ * `for f in *.sql; do psql -f "$f"; done` applied them: full file name, byte
+ * order (a shell glob in the C locale). Shared prefixes and gaps are normal in
+ * a history that grew on parallel branches. Refuses stray `.sql` files, and two
+ * files that name the same migration (see sameMigration).
  */
 export function readMigrationDir(dir: string): MigrationFile[] {
     if (!fs.existsSync(dir)) throw new Error(`migrations directory ${dir} does not exist`);
     const files: MigrationFile[] = [];
     const problems: string[] = [];
-    for (const file of fs.readdirSync(dir).sort()) {
+    for (const file of fs.readdirSync(dir).sort(compareFileNames)) {
         if (!file.endsWith(".sql")) continue;
         const match = FILE_PATTERN.exec(file);
         if (!match) {
-            problems.push(`${file}: not named NNN_name.sql, so its place in the order is unknown; rename it`);
+            problems.push(`${file}: not named NNN_name.sql, and without a number no baseline can cover it; rename it, or move it out of the directory if it is not a migration`);
             continue;
         }
         const full = path.join(dir, file);
@@ -52,14 +63,38 @@ export function readMigrationDir(dir: string): MigrationFile[] {
             reviewed: REVIEWED.test(sql),
         });
     }
-    files.sort((a, b) => compareVersions(a.version, b.version));
-    for (let i = 1; i < files.length; i++) {
-        if (compareVersions(files[i - 1].version, files[i].version) === 0) {
-            problems.push(`${files[i - 1].file} and ${files[i].file} share version ${files[i].version}; renumber one`);
-        }
-    }
+    problems.push(...sameMigrationProblems(files));
     if (problems.length > 0) throw new Error(`${dir}:\n  ${problems.join("\n  ")}`);
     return files;
+}
+
+/**
+ * Two names that compare equal: the same number and the same name apart from
+ * zero padding or letter case (`7_add_tags.sql`, `007_Add_Tags.sql`). Byte
+ * order puts them in a definite order, but they are one migration twice: a
+ * case-insensitive checkout (macOS, Windows) keeps only one of them, and
+ * tracking before file names (version numbers compared as numbers) saw one.
+ */
+function sameMigrationProblems(files: MigrationFile[]): string[] {
+    const byKey = new Map<string, MigrationFile[]>();
+    for (const f of files) {
+        const key = `${BigInt(f.version)}_${f.name.toLowerCase()}`;
+        byKey.set(key, [...(byKey.get(key) ?? []), f]);
+    }
+    return [...byKey.values()]
+        .filter((same) => same.length > 1)
+        .map((same) => {
+            const names = same.map((f) => f.file);
+            return (
+                `${names.join(" and ")} name the same migration (same number and name, apart from zero padding or case); ` +
+                `delete the copy that is not meant, or rename one to a name of its own (a renamed applied file is recognised by its checksum)`
+            );
+        });
+}
+
+/** Byte order of file names, as `ls` and shell globs sort them in the C locale. */
+export function compareFileNames(a: string, b: string): number {
+    return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 /** Orders versions numerically, so 100 follows 099 and 1000 follows 999. */

@@ -101,7 +101,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
             previous = [
                 step(
                     `migration-${file.version}-${file.name}`,
-                    gatehouseCli("migrate", ["up", "--dir", migrations.dir, "--through", file.version, ...baseline]),
+                    gatehouseCli("migrate", ["up", "--dir", migrations.dir, "--through-file", file.file, ...baseline]),
                     previous,
                     { triggers: [file.sha256], environment: { ...env, GATEHOUSE_RELEASE: args.release } },
                     { ignoreChanges: ["environment"] },

@@ -76,3 +76,80 @@ function stripLeadingComments(text: string): string {
         }
     }
 }
+
+/** A statement PostgreSQL refuses inside a transaction block. */
+export interface OutsideTransaction {
+    /** What it is, in a reviewer's words (`CREATE INDEX CONCURRENTLY`). */
+    what: string;
+    /**
+     * A CONCURRENTLY form: it waits for other transactions instead of blocking
+     * them, so a lock_timeout would only make it fail (and leave an invalid index).
+     */
+    concurrent: boolean;
+}
+
+/**
+ * The statements that fail with "cannot run inside a transaction block"
+ * (PreventInTransactionBlock in the server), read from the parse tree.
+ */
+export function outsideTransactionOnly(s: SqlStatement): OutsideTransaction | undefined {
+    const t = s.tree;
+    switch (s.kind) {
+        case "IndexStmt":
+            return t.concurrent ? { what: "CREATE INDEX CONCURRENTLY", concurrent: true } : undefined;
+        case "DropStmt":
+            return t.concurrent ? { what: "DROP INDEX CONCURRENTLY", concurrent: true } : undefined;
+        case "ReindexStmt": {
+            if ((t.params ?? []).some((p: any) => p.DefElem?.defname === "concurrently")) return { what: "REINDEX … CONCURRENTLY", concurrent: true };
+            if (t.kind === "REINDEX_OBJECT_DATABASE" || t.kind === "REINDEX_OBJECT_SYSTEM") return { what: `REINDEX ${t.kind.slice("REINDEX_OBJECT_".length)}`, concurrent: false };
+            return undefined;
+        }
+        case "VacuumStmt":
+            // ANALYZE alone is the same node and may run in a transaction.
+            return t.is_vacuumcmd ? { what: "VACUUM", concurrent: false } : undefined;
+        case "AlterTableStmt":
+            return (t.cmds ?? []).some((c: any) => c.AlterTableCmd?.subtype === "AT_DetachPartition" && c.AlterTableCmd.def?.PartitionCmd?.concurrent)
+                ? { what: "DETACH PARTITION … CONCURRENTLY", concurrent: true }
+                : undefined;
+        case "ClusterStmt":
+            return t.relation ? undefined : { what: "CLUSTER (every table)", concurrent: false };
+        case "CreatedbStmt":
+            return { what: "CREATE DATABASE", concurrent: false };
+        case "DropdbStmt":
+            return { what: "DROP DATABASE", concurrent: false };
+        case "CreateTableSpaceStmt":
+            return { what: "CREATE TABLESPACE", concurrent: false };
+        case "DropTableSpaceStmt":
+            return { what: "DROP TABLESPACE", concurrent: false };
+        case "AlterSystemStmt":
+            return { what: "ALTER SYSTEM", concurrent: false };
+        case "CreateSubscriptionStmt":
+            return { what: "CREATE SUBSCRIPTION", concurrent: false };
+        case "DropSubscriptionStmt":
+            return { what: "DROP SUBSCRIPTION", concurrent: false };
+        case "TransactionStmt":
+            return t.kind === "TRANS_STMT_COMMIT_PREPARED" || t.kind === "TRANS_STMT_ROLLBACK_PREPARED"
+                ? { what: t.kind === "TRANS_STMT_COMMIT_PREPARED" ? "COMMIT PREPARED" : "ROLLBACK PREPARED", concurrent: false }
+                : undefined;
+        default:
+            return undefined;
+    }
+}
+
+/** How a transaction-control statement moves a session in or out of a transaction block. */
+export function transactionEffect(s: SqlStatement): "opens" | "closes" | "none" {
+    if (s.kind !== "TransactionStmt") return "none";
+    switch (s.tree.kind) {
+        case "TRANS_STMT_BEGIN":
+        case "TRANS_STMT_START":
+            return "opens";
+        case "TRANS_STMT_COMMIT":
+        case "TRANS_STMT_ROLLBACK":
+            // COMMIT AND CHAIN starts the next transaction at once.
+            return s.tree.chain ? "none" : "closes";
+        case "TRANS_STMT_PREPARE":
+            return "closes";
+        default:
+            return "none";
+    }
+}
