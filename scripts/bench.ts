@@ -83,7 +83,7 @@ async function wholeRelease(freshDb: boolean): Promise<Row> {
             const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
             const engine = new EngineState();
             const release = (id: string) =>
-                runStack("local", { stackName, answer: executingAnswer([], engine), set: { release: id, localAppPort: port }, secrets: { localDatabaseUrl: db.url } });
+                runStack("local", { stackName, answer: executingAnswer([], engine), set: { release: id, localAppPort: port, bakeSeconds: 0 }, secrets: { localDatabaseUrl: db.url } });
             if (!freshDb) await release(`bench-${i}-previous`);
             const t0 = performance.now();
             await release(`bench-${i}`);
@@ -246,8 +246,8 @@ async function engineOverhead(): Promise<Row[]> {
     const twinDb = await freshDatabase("bench_twin");
     const port = await freePort();
     const name = `bench-engine-${crypto.randomBytes(3).toString("hex")}`;
-    const stack = await EngineStack.create(engine, { name, from: "local", set: { release: "warm", localAppPort: port }, secrets: { ...secrets, localDatabaseUrl: db.url } });
-    const twin = new HarnessTwin(`bench-twin-${name.slice(13)}`, await freePort(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "warm" });
+    const stack = await EngineStack.create(engine, { name, from: "local", set: { release: "warm", localAppPort: port, bakeSeconds: 0 }, secrets: { ...secrets, localDatabaseUrl: db.url } });
+    const twin = new HarnessTwin(`bench-twin-${name.slice(13)}`, await freePort(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "warm", bakeSeconds: 0 });
     try {
         const warm = await stack.up();
         if (warm.error) throw warm.error;

@@ -11,12 +11,13 @@ import { alive, sleep, stopProcessGroup } from "./lib/processes";
 // and two slots on the next two ports. `deploy` starts the release on the idle
 // slot and prints its address for the gate; `switch` points the edge at it
 // once the gate passed; the other slot keeps running as standby.
-const USAGE = "npm run local-app -- (deploy|switch|status|stop|edge) --state-dir <dir> --port <edge port> [--release <id>] [--fingerprint <hash>] [--health-path <path>] [-- <start command>]";
+const USAGE = "npm run local-app -- (deploy|switch|status|stop|edge) --state-dir <dir> --port <edge port> [--release <id>] [--fingerprint <hash>] [--health-path <path>] [--bake-seconds <n>] [-- <start command>]";
 const HELP = `usage: ${USAGE}
 
   deploy   start <start command> for --release on the idle slot (port+1 or port+2), unless a slot
            already runs that release; prints the slot's address last (the gate checks it there)
-  switch   point the edge at the slot that runs --release (refused unless --health-path answers 2xx)
+  switch   point the edge at the slot that runs --release (refused unless --health-path answers 2xx);
+           with --bake-seconds N, watch it N s and switch back to the previous slot if it turns unhealthy
   status   what the edge serves and what each slot runs
   stop     stop both slots and the edge (data is kept)
   edge     run the edge in the foreground (deploy starts it in the background when it is not running)
@@ -91,6 +92,38 @@ class Slots {
     }
 }
 
+/**
+ * The bake window: the promoted slot is probed every 250 ms for `seconds`;
+ * three failed probes in a row (one is a blip, three are an outage of at
+ * least half a second) switch the edge back to the previous slot and fail the
+ * step, so `pulumi up` fails and says why. The operator sees it there, in
+ * `local-app status` (the edge serves the previous release) and in the ledger
+ * (no promotion entry for the release).
+ */
+async function bake(stateDir: string, promoted: SlotRecord, previous: { slot: SlotName; port: number; release: string } | null, healthPath: string, seconds: number): Promise<void> {
+    const started = Date.now();
+    let failures = 0;
+    let last = "";
+    console.log(`bake window: watching ${promoted.slot} (release ${promoted.release}) for ${seconds} s`);
+    while (Date.now() - started < seconds * 1000) {
+        const probe = await answersHealthy(`http://127.0.0.1:${promoted.port}${healthPath}`, 1000);
+        failures = probe.ok ? 0 : failures + 1;
+        last = probe.detail;
+        if (failures >= 3) break;
+        await sleep(250);
+    }
+    if (failures < 3) return void console.log(`bake window passed: release ${promoted.release} stayed healthy for ${seconds} s`);
+    const after = ((Date.now() - started) / 1000).toFixed(1);
+    if (!previous) throw new Error(`bake window FAILED: release ${promoted.release} turned unhealthy ${after} s after promotion (${healthPath}: ${last}) and there is no previous release to switch back to`);
+    const back = await edgeRequest(stateDir, "POST", "/switch", { ...previous, healthPath });
+    if (back.status !== 200) throw new Error(`bake window FAILED: release ${promoted.release} turned unhealthy ${after} s after promotion (${healthPath}: ${last}), and switching back to ${previous.slot} was refused: ${back.body.message}`);
+    fs.appendFileSync(path.join(stateDir, "deploys.jsonl"), `${JSON.stringify({ release: previous.release, slot: previous.slot, deployedAt: new Date().toISOString(), event: "switched back by the bake window" })}\n`);
+    throw new Error(
+        `bake window FAILED: release ${promoted.release} turned unhealthy ${after} s after promotion (${healthPath}: ${last}); ` +
+            `the edge switched back to ${previous.slot} (release ${previous.release}). Release ${promoted.release} is not promoted.`,
+    );
+}
+
 /** Starts this stack's edge in the background unless it runs; fails clearly when the port is someone else's. */
 async function ensureEdge(stateDir: string, port: number): Promise<void> {
     const files = edgeFiles(stateDir);
@@ -142,6 +175,7 @@ runCli("local-app", async () => {
             release: { type: "string" },
             fingerprint: { type: "string" },
             "health-path": { type: "string" },
+            "bake-seconds": { type: "string" },
             help: { type: "boolean", short: "h" },
         },
         ours,
@@ -176,8 +210,10 @@ runCli("local-app", async () => {
             await ensureEdge(stateDir, port);
             const answer = await edgeRequest(stateDir, "POST", "/switch", { slot: record.slot, port: record.port, release, healthPath });
             if (answer.status !== 200) throw new Error(`the edge refused to switch: ${answer.body.message}`);
-            const previous = answer.body.previous ? `from ${answer.body.previous.slot} (release ${answer.body.previous.release})` : "first release";
-            console.log(`edge on port ${port} now serves ${record.slot} (release ${release}), ${previous}`);
+            const previous = answer.body.previous as { slot: SlotName; port: number; release: string } | null;
+            console.log(`edge on port ${port} now serves ${record.slot} (release ${release}), ${previous ? `from ${previous.slot} (release ${previous.release})` : "first release"}`);
+            const bakeSeconds = Number(values["bake-seconds"] ?? 0);
+            if (bakeSeconds > 0) await bake(stateDir, record, previous?.slot === record.slot ? null : previous, healthPath, bakeSeconds);
             return;
         }
         case "status": {

@@ -42,11 +42,11 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         stack = await EngineStack.create(engine, {
             name,
             from: "local",
-            set: { release: "r1", localAppPort: port, migrationsDir: migrations },
+            set: { release: "r1", localAppPort: port, migrationsDir: migrations, bakeSeconds: 1 },
             secrets: { ...secrets, localDatabaseUrl: db.url },
         });
         twinDb = await freshDatabase("twin");
-        twin = new HarnessTwin(`twin-${name.slice(7)}`, await freePort(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "r1", migrationsDir: migrations });
+        twin = new HarnessTwin(`twin-${name.slice(7)}`, await freePort(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "r1", migrationsDir: migrations, bakeSeconds: 1 });
     });
     after(async () => {
         if (!stack) return;

@@ -43,7 +43,7 @@ describe("a local release, executed for real", function () {
             stackName,
             answer: executingAnswer(executed, engine),
             ...options,
-            set: { release: id, localAppPort: port, ...(options.set ?? {}) },
+            set: { release: id, localAppPort: port, bakeSeconds: 1, ...(options.set ?? {}) },
             secrets: { localDatabaseUrl: db.url, ...(options.secrets ?? {}) },
         });
 
@@ -138,5 +138,20 @@ describe("a local release, executed for real", function () {
         });
         assert.deepEqual(ran("promote"), []);
         assert.ok(!fs.existsSync(path.join(REPO_ROOT, ".gatehouse", stackName, "releases.jsonl")), "no ledger entry");
+    });
+
+    it("a candidate that crashes during the bake window is switched away from automatically, and the update fails", async () => {
+        await release("r1");
+        // Passes its gate, then dies 3 s after it started: inside the 8 s bake window.
+        const crashing = "sh -c 'node .gatehouse/build/demo-server.js & app=$!; sleep 3; kill $app'";
+        await assert.rejects(release("r2", { set: { localAppCommand: crashing, bakeSeconds: 8 } }), (err: any) => {
+            assert.match(err.message, /bake window FAILED: release r2 turned unhealthy [\d.]+ s after promotion \(\/health: ECONNREFUSED\); the edge switched back to blue \(release r1\)\. Release r2 is not promoted\./);
+            return true;
+        });
+        const health = await fetch(`http://127.0.0.1:${port}/health`);
+        assert.equal(((await health.json()) as { release: string }).release, "r1");
+        assert.equal(health.headers.get("x-gatehouse-slot"), "blue");
+        const ledger = fs.readFileSync(path.join(REPO_ROOT, ".gatehouse", stackName, "releases.jsonl"), "utf8").trim().split("\n");
+        assert.deepEqual(ledger.map((l) => JSON.parse(l).release), ["r1"], "r2 never made it into the ledger");
     });
 });

@@ -82,6 +82,7 @@ export const configSchema = z.object({
     localAppCommand: z.string(),
     localAppPort: port,
     localPromoteCommand: z.string(),
+    bakeSeconds: z.number().int().min(0).max(3600),
 
     liveSlot: z.enum(["blue", "green"]),
     backendStandbyImage: z.string(),

@@ -85,6 +85,8 @@ export interface LocalSettings {
     appCommand: string;
     appPort: number;
     promoteCommand: string;
+    /** Seconds the promoted version is watched before the update succeeds; 0 = off. */
+    bakeSeconds: number;
 }
 
 export interface ConfigInput {
@@ -163,6 +165,7 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
                 appCommand: cfg.localAppCommand,
                 appPort: cfg.localAppPort,
                 promoteCommand: cfg.localPromoteCommand,
+                bakeSeconds: cfg.bakeSeconds,
             },
         },
     };

@@ -86,7 +86,11 @@ export class LocalTarget extends pulumi.ComponentResource {
         return ["--state-dir", this.stateDir, "--port", String(config.local.appPort), "--health-path", config.services.backend.healthPath ?? "/health"];
     }
 
-    /** After the gate: the edge switches to the candidate's slot, then the ledger records the release. */
+    /**
+     * After the gate: the edge switches to the candidate's slot and watches it
+     * for the bake window (switching back if it turns unhealthy), then the
+     * ledger records the release.
+     */
     private promote(
         name: string,
         config: GatehouseConfig,
@@ -96,7 +100,7 @@ export class LocalTarget extends pulumi.ComponentResource {
     ): command.local.Command {
         const ledger = `${this.stateDir}/releases.jsonl`;
         const promoteCommand = config.local.promoteCommand ? ` -- ${config.local.promoteCommand}` : "";
-        const switchEdge = gatehouseCli("local-app", ["switch", ...this.slotArgs(config), "--release", config.release]);
+        const switchEdge = gatehouseCli("local-app", ["switch", ...this.slotArgs(config), "--release", config.release, "--bake-seconds", String(config.local.bakeSeconds)]);
         return new command.local.Command(
             `${name}-promote`,
             {
