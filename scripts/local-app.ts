@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
+import { commandAfterDashDash } from "../components/release/shell";
 import { parseCli, required, runCli } from "./lib/cli";
 import { alive, sleep, stopProcessGroup } from "./lib/processes";
 
@@ -166,7 +167,7 @@ function portInUse(port: number): Promise<boolean> {
 runCli("local-app", async () => {
     const dashdash = process.argv.indexOf("--");
     const ours = dashdash >= 0 ? process.argv.slice(2, dashdash) : process.argv.slice(2);
-    const command = dashdash >= 0 ? process.argv.slice(dashdash + 1).join(" ") : "";
+    const command = commandAfterDashDash(process.argv);
     const { values, positionals } = parseCli(
         USAGE,
         {

@@ -1,6 +1,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { commandAfterDashDash } from "../components/release/shell";
 import { parseCli, required, runCli } from "./lib/cli";
 
 // The local target's promotion: run the configured promote command (if any),
@@ -10,7 +11,7 @@ const USAGE = "npm run promote -- --ledger <file> --release <id> [--snapshot <fi
 runCli("promote", async () => {
     const dashdash = process.argv.indexOf("--");
     const ours = dashdash >= 0 ? process.argv.slice(2, dashdash) : process.argv.slice(2);
-    const command = dashdash >= 0 ? process.argv.slice(dashdash + 1).join(" ") : "";
+    const command = commandAfterDashDash(process.argv);
     const { values } = parseCli(USAGE, {
         ledger: { type: "string" },
         release: { type: "string" },

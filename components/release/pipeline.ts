@@ -4,6 +4,7 @@ import * as path from "path";
 import { ReleaseSettings } from "../config";
 import { CLI_BUILD_DIR, ensureCliBuild } from "./cliBuild";
 import { HealthGate } from "./healthGate";
+import { shellQuote } from "./shell";
 
 /** What the target (local or AWS) does for the deploy step. */
 export interface DeployStep {
@@ -122,9 +123,6 @@ export function gatehouseCli(script: string, args: string[]): string {
     return ["node", "--liftoff-only", `${CLI_BUILD_DIR}/${script}.js`, ...args].map(shellQuote).join(" ");
 }
 
-export function shellQuote(word: string): string {
-    return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
-}
 
 function relative(file: string): string {
     return path.relative(path.join(__dirname, "..", ".."), file);
