@@ -5,13 +5,16 @@ import { RunResult, runStack } from "./harness/program";
 
 // The prod stacks' AWS resources under mocks whose outputs look like a cloud
 // provider's: every assertion is on what the engine would be asked to create.
+const ROUTINE_WITH_REDIS_AND_WORKER = { redisEnabled: true, workerEnabled: true };
+
 describe("AWS platform (mocks over the real prod stack files)", () => {
     let prod: RunResult;
     let routine: RunResult;
     const generated: Record<string, string> = {};
     before(async () => {
         prod = await runStack("prod", { answer: cloud(0, generated) });
-        routine = await runStack("routine-prod", { answer: cloud(0, generated) });
+        // The shipped routine stack runs neither Redis nor a worker (its app uses none yet); the platform's are tested with both on.
+        routine = await runStack("routine-prod", { answer: cloud(0, generated), set: ROUTINE_WITH_REDIS_AND_WORKER });
     });
     const of = (run: RunResult, type: string) => run.ofType(type);
     const inputs = (r: Registration) => unwrapSecrets(r.inputs);
@@ -143,8 +146,44 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
             assert.deepEqual(svc.inputs.deploymentCircuitBreaker, { enable: true, rollback: true });
             assert.equal(svc.inputs.networkConfiguration.assignPublicIp, false);
             assert.equal(svc.inputs.waitForSteadyState, true);
-            assert.deepEqual(svc.inputs.alarms.alarmNames, ["kifu-target-5xx", "kifu-elb-502"]);
             assert.equal(svc.inputs.alarms.rollback, true);
+        }
+        // Each slot's deployments roll back on its own target group's alarms, not the whole load balancer's.
+        assert.deepEqual(prod.get("aws:ecs/service:Service", "kifu-backend-green").inputs.alarms.alarmNames, [
+            "kifu-backend-green-target-5xx",
+            "kifu-backend-green-connection-errors",
+            "kifu-backend-green-unhealthy-hosts",
+        ]);
+    });
+
+    it("watches Redis per node, as ElastiCache publishes it (CacheClusterId), never by ReplicationGroupId", () => {
+        const redis = of(routine, "aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.inputs.namespace === "AWS/ElastiCache");
+        assert.deepEqual(redis.map((a) => Object.keys(a.inputs.dimensions)), [["CacheClusterId"], ["CacheClusterId"], ["CacheClusterId"], ["CacheClusterId"]]);
+        assert.deepEqual([...new Set(redis.map((a) => a.inputs.dimensions.CacheClusterId))], ["routine-redis-id-001", "routine-redis-id-002"]);
+    });
+
+    it("attaches every slot's target group to the test listener before its service exists", async () => {
+        const run = await runStack("prod", { answer: cloud(15) });
+        for (const slot of ["blue", "green"]) {
+            const rule = run.get("aws:lb/listenerRule:ListenerRule", `kifu-backend-test-${slot}`);
+            assert.equal(rule.inputs.actions.length, 1);
+            assert.ok(run.get("aws:ecs/service:Service", `kifu-backend-${slot}`).start >= rule.end!, `kifu-backend-${slot} started before its target group was attached`);
+        }
+    });
+
+    it("starts every migration and verification task only after the migrator role, its grants and the secret version it reads exist", async () => {
+        for (const stack of ["prod", "routine-prod"]) {
+            const run = await runStack(stack, { answer: cloud(15) });
+            const app = run.stack.config["gatehouse:app"];
+            const needed = [
+                run.get("postgresql:index/role:Role", `${app}-migrator`),
+                run.get("postgresql:index/grant:Grant", `${app}-migrator-db`),
+                run.get("postgresql:index/grant:Grant", `${app}-migrator-schema`),
+                run.get("aws:secretsmanager/secretVersion:SecretVersion", `${app}-gatehouse-migration-database-url`),
+            ];
+            const tasks = run.ofType("pulumi-nodejs:dynamic/gatehouse:OneOffTask");
+            assert.ok(tasks.length > 0);
+            for (const task of tasks) for (const n of needed) assert.ok(task.start >= n.end!, `${task.name} started at ${task.start}, before ${n.name} finished at ${n.end}`);
         }
     });
 
@@ -176,11 +215,13 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
     });
 
     it("releases in order: snapshot, migrations, verification, backend slot, gate, switch, frontend slot, gate, switch, worker", async () => {
-        const run = await runStack("routine-prod", { answer: cloud(15), set: { frontendEnabled: true, frontendImage: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/routine-web:1" } });
+        const run = await runStack("routine-prod", { answer: cloud(15), set: { ...ROUTINE_WITH_REDIS_AND_WORKER, frontendEnabled: true, frontendImage: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/routine-web:1" } });
         const step = (type: string, name: string) => run.get(type, name);
         const chain = [
             step("aws:rds/snapshot:Snapshot", "routine-snapshot-2026-11-22.1"),
+            step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-revision-before"),
             step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-migrate"),
+            step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-revision-check"),
             step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-verify-schema"),
             step("aws:ecs/service:Service", "routine-backend-blue"),
             step("pulumi-nodejs:dynamic/gatehouse:HealthGate", "routine-backend-gate"),
@@ -194,7 +235,11 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
             assert.ok(chain[i].start >= chain[i - 1].end!, `${chain[i].name} started at ${chain[i].start}, before ${chain[i - 1].name} finished at ${chain[i - 1].end}`);
         }
         assert.equal(step("aws:rds/snapshot:Snapshot", "routine-snapshot-2026-11-22.1").start >= step("aws:rds/instance:Instance", "routine-db").end!, true);
-        assert.deepEqual(inputs(step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-migrate")).command, ["/bin/sh", "-c", "uv run alembic -c apps/backend/alembic.ini upgrade head"]);
+        assert.deepEqual(inputs(step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-migrate")).command, [
+            "/bin/sh",
+            "-c",
+            "uv run alembic -c apps/backend/alembic.ini history && uv run alembic -c apps/backend/alembic.ini upgrade head",
+        ]);
         assert.equal(inputs(step("pulumi-nodejs:dynamic/gatehouse:HealthGate", "routine-backend-gate")).baseUrl, "https://routine.example.com:8443");
     });
 

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Slot } from "../config";
 import { GateSpec } from "../release/gate";
 import { HealthGate } from "../release/healthGate";
+import { slotAlarms } from "./monitoring";
 import { appTaskDefinition, executionRole } from "./taskDefinition";
 
 // Fast-deploy settings, against AWS's defaults:
@@ -46,10 +47,18 @@ export interface BlueGreenServiceArgs {
     publicHostname: string;
     gate: GateSpec;
     release: string;
-    /** Alarms that roll an ECS deployment back. */
-    rollbackAlarmNames: pulumi.Input<string>[];
+    /** The load balancer's ARN suffix (CloudWatch dimension of the per-slot alarms). */
+    loadBalancerSuffix: pulumi.Input<string>;
+    /** Where the per-slot alarms notify. */
+    alarmTopicArn: pulumi.Input<string>;
     /** What must finish before the new slot changes. */
     after: pulumi.Resource[];
+    /**
+     * The release was promoted before (a rollback): the production rule flips to
+     * the live slot without a gate; the slot itself changes only if a later
+     * release replaced what it runs.
+     */
+    returning: boolean;
 }
 
 /**
@@ -62,7 +71,10 @@ export interface BlueGreenServiceArgs {
 export class BlueGreenService extends pulumi.ComponentResource {
     readonly services: Record<Slot, aws.ecs.Service>;
     readonly targetGroups: Record<Slot, aws.lb.TargetGroup>;
-    readonly gate: HealthGate;
+    /** Absent on a rollback (see BlueGreenServiceArgs.returning). */
+    readonly gate: HealthGate | undefined;
+    /** Per slot: the alarms that roll its ECS deployments back (its own target group's 5xx, connection errors, unhealthy hosts). */
+    readonly alarms: Record<Slot, aws.cloudwatch.MetricAlarm[]>;
     /** The production rule's switch to the live slot (depends on the gate). */
     readonly promotion: aws.lb.ListenerRule;
 
@@ -77,10 +89,9 @@ export class BlueGreenService extends pulumi.ComponentResource {
         );
 
         const slots: Slot[] = ["blue", "green"];
+        const live = args.liveSlot;
         this.targetGroups = {} as Record<Slot, aws.lb.TargetGroup>;
-        this.services = {} as Record<Slot, aws.ecs.Service>;
         for (const slot of slots) {
-            const live = slot === args.liveSlot;
             this.targetGroups[slot] = new aws.lb.TargetGroup(
                 `${name}-${slot}`,
                 {
@@ -93,6 +104,56 @@ export class BlueGreenService extends pulumi.ComponentResource {
                 },
                 child,
             );
+        }
+
+        // Every slot's target group is attached to a listener before its service
+        // exists (ECS refuses a service whose target group has no load balancer):
+        // the test listener forwards to the candidate (the slot going live) by
+        // default, and each slot also answers there by name
+        // (`X-Gatehouse-Slot: blue|green`), so either slot can be created, gated
+        // and switched to in any order. The listener is reachable only from
+        // gateSourceCidrs (the load balancer's security group).
+        const testListener = new aws.lb.Listener(
+            `${name}-test`,
+            {
+                loadBalancerArn: args.loadBalancerArn,
+                port: args.testPort,
+                protocol: "HTTPS",
+                sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                certificateArn: args.certificateArn,
+                defaultActions: [{ type: "forward", targetGroupArn: this.targetGroups[live].arn }],
+            },
+            child,
+        );
+        const attached = {} as Record<Slot, pulumi.Output<string>>;
+        slots.forEach((slot, i) => {
+            const bySlot = new aws.lb.ListenerRule(
+                `${name}-test-${slot}`,
+                {
+                    listenerArn: testListener.arn,
+                    priority: i + 1,
+                    conditions: [{ httpHeader: { httpHeaderName: "X-Gatehouse-Slot", values: [slot] } }],
+                    actions: [{ type: "forward", targetGroupArn: this.targetGroups[slot].arn }],
+                },
+                child,
+            );
+            // The ARN the service gets resolves only once the slot is attached, so
+            // the order is forced by data.
+            const attachments: pulumi.Output<string>[] = [bySlot.arn, ...(slot === live ? [testListener.arn] : [])];
+            attached[slot] = pulumi.all([this.targetGroups[slot].arn, ...attachments]).apply(([arn]) => arn);
+        });
+
+        this.alarms = {} as Record<Slot, aws.cloudwatch.MetricAlarm[]>;
+        this.services = {} as Record<Slot, aws.ecs.Service>;
+        for (const slot of slots) {
+            const isLive = slot === live;
+            // Each slot's deployments roll back on its own target group's signals, not the whole load balancer's.
+            this.alarms[slot] = slotAlarms(`${name}-${slot}`, {
+                loadBalancerSuffix: args.loadBalancerSuffix,
+                targetGroupSuffix: this.targetGroups[slot].arnSuffix,
+                topicArn: args.alarmTopicArn,
+                parent: this,
+            });
             const taskDefinition = appTaskDefinition(
                 `${name}-${slot}`,
                 {
@@ -108,7 +169,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
                     taskRoleArn: taskRole.arn,
                 },
                 // Only the slot that goes live waits for the data layer's release steps.
-                { parent: this, dependsOn: live ? args.after : [] },
+                { parent: this, dependsOn: isLive ? args.after : [] },
             );
             this.services[slot] = new aws.ecs.Service(
                 `${name}-${slot}`,
@@ -119,37 +180,28 @@ export class BlueGreenService extends pulumi.ComponentResource {
                     desiredCount: args.desiredCount,
                     launchType: "FARGATE",
                     networkConfiguration: { subnets: args.subnetIds, securityGroups: [args.securityGroupId], assignPublicIp: false },
-                    loadBalancers: [{ targetGroupArn: this.targetGroups[slot].arn, containerName: "app", containerPort: args.port }],
+                    loadBalancers: [{ targetGroupArn: attached[slot], containerName: "app", containerPort: args.port }],
                     healthCheckGracePeriodSeconds: HEALTH_CHECK_GRACE_SECONDS,
                     deploymentMinimumHealthyPercent: 100,
                     deploymentMaximumPercent: 200,
                     deploymentCircuitBreaker: { enable: true, rollback: true },
-                    alarms: { alarmNames: args.rollbackAlarmNames, enable: true, rollback: true },
+                    alarms: { alarmNames: this.alarms[slot].map((a) => a.name), enable: true, rollback: true },
                     waitForSteadyState: true,
                     propagateTags: "SERVICE",
                 },
-                { parent: this, dependsOn: live ? args.after : [] },
+                { parent: this, dependsOn: isLive ? args.after : [] },
             );
         }
 
-        const live = args.liveSlot;
-        const testListener = new aws.lb.Listener(
-            `${name}-test`,
-            {
-                loadBalancerArn: args.loadBalancerArn,
-                port: args.testPort,
-                protocol: "HTTPS",
-                sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
-                certificateArn: args.certificateArn,
-                defaultActions: [{ type: "forward", targetGroupArn: this.targetGroups[live].arn }],
-            },
-            { parent: this, dependsOn: [this.services[live]] },
-        );
-        this.gate = new HealthGate(
-            `${name}-gate`,
-            { baseUrl: `https://${args.publicHostname}:${args.testPort}`, spec: args.gate, release: args.release },
-            { parent: this, dependsOn: [this.services[live], testListener] },
-        );
+        // A rollback flips to a slot that passed the gate when its release was
+        // promoted; a new release is gated through the test listener first.
+        this.gate = args.returning
+            ? undefined
+            : new HealthGate(
+                  `${name}-gate`,
+                  { baseUrl: `https://${args.publicHostname}:${args.testPort}`, spec: args.gate, release: args.release },
+                  { parent: this, dependsOn: [this.services[live], testListener] },
+              );
         this.promotion = new aws.lb.ListenerRule(
             `${name}-live`,
             {
@@ -158,7 +210,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
                 conditions: [{ pathPattern: { values: args.pathPatterns } }],
                 actions: [{ type: "forward", targetGroupArn: this.targetGroups[live].arn }],
             },
-            { parent: this, dependsOn: [this.gate] },
+            { parent: this, dependsOn: this.gate ? [this.gate] : [this.services[live]] },
         );
         this.registerOutputs({});
     }

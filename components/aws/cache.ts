@@ -13,8 +13,10 @@ export interface CacheArgs {
 /** Redis with TLS in transit, encryption at rest and an auth token; its URL is a secret. */
 export class Cache extends pulumi.ComponentResource {
     readonly url: pulumi.Output<string>;
-    /** The replication group's id (CloudWatch dimension). */
+    /** The replication group's id. */
     readonly replicationGroupId: pulumi.Output<string>;
+    /** Each node's cache cluster id (`<group>-001`, ...): the CacheClusterId dimension its metrics carry. */
+    readonly nodeIds: pulumi.Output<string>[];
 
     constructor(name: string, args: CacheArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:aws:Cache", name, {}, opts);
@@ -41,6 +43,12 @@ export class Cache extends pulumi.ComponentResource {
             { parent: this },
         );
         this.replicationGroupId = redis.id;
+        const nodes = args.failover ? 2 : 1;
+        // ElastiCache names a replication group's member clusters <group>-001, -002, ...; the
+        // provider reports them as memberClusters once the group exists.
+        this.nodeIds = Array.from({ length: nodes }, (_, i) =>
+            pulumi.all([redis.id, redis.memberClusters]).apply(([id, members]) => [...(members ?? [])].sort()[i] ?? `${id}-${String(i + 1).padStart(3, "0")}`),
+        );
         this.url = pulumi.secret(pulumi.interpolate`rediss://:${token.result}@${redis.primaryEndpointAddress}:6379`);
         this.registerOutputs({});
     }

@@ -27,6 +27,8 @@ export class Database extends pulumi.ComponentResource {
     readonly appUrl: pulumi.Output<string>;
     /** URL for the migration role. Secret. */
     readonly migrationUrl: pulumi.Output<string>;
+    /** The migrator role and its grants: what a migration needs before it can log in and create tables. */
+    readonly migratorReady: pulumi.Resource[];
 
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:aws:Database", name, {}, opts);
@@ -95,18 +97,32 @@ export class Database extends pulumi.ComponentResource {
         const migrator = role("migrator");
         const app = role("app", { connectionLimit: 200 });
         const onAdmin = { parent: this, provider: admin };
-        new postgresql.Grant(`${name}-migrator-db`, { database: args.name, role: migrator.role.name, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"] }, onAdmin);
-        new postgresql.Grant(`${name}-migrator-schema`, { database: args.name, schema: "public", role: migrator.role.name, objectType: "schema", privileges: ["USAGE", "CREATE"] }, onAdmin);
-        new postgresql.Grant(`${name}-app-db`, { database: args.name, role: app.role.name, objectType: "database", privileges: ["CONNECT"] }, onAdmin);
-        new postgresql.Grant(`${name}-app-schema`, { database: args.name, schema: "public", role: app.role.name, objectType: "schema", privileges: ["USAGE"] }, onAdmin);
-        // Whatever the migrator creates, the app may read and write, but never alter or drop.
-        new postgresql.DefaultPrivileges(`${name}-app-tables`, { database: args.name, schema: "public", owner: migrator.role.name, role: app.role.name, objectType: "table", privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"] }, onAdmin);
-        new postgresql.DefaultPrivileges(`${name}-app-sequences`, { database: args.name, schema: "public", owner: migrator.role.name, role: app.role.name, objectType: "sequence", privileges: ["USAGE", "SELECT"] }, onAdmin);
+        const migratorGrants = [
+            new postgresql.Grant(`${name}-migrator-db`, { database: args.name, role: migrator.role.name, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"] }, onAdmin),
+            new postgresql.Grant(`${name}-migrator-schema`, { database: args.name, schema: "public", role: migrator.role.name, objectType: "schema", privileges: ["USAGE", "CREATE"] }, onAdmin),
+        ];
+        const appGrants = [
+            new postgresql.Grant(`${name}-app-db`, { database: args.name, role: app.role.name, objectType: "database", privileges: ["CONNECT"] }, onAdmin),
+            new postgresql.Grant(`${name}-app-schema`, { database: args.name, schema: "public", role: app.role.name, objectType: "schema", privileges: ["USAGE"] }, onAdmin),
+            // Whatever the migrator creates, the app may read and write, but never alter or drop.
+            new postgresql.DefaultPrivileges(`${name}-app-tables`, { database: args.name, schema: "public", owner: migrator.role.name, role: app.role.name, objectType: "table", privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"] }, onAdmin),
+            new postgresql.DefaultPrivileges(`${name}-app-sequences`, { database: args.name, schema: "public", owner: migrator.role.name, role: app.role.name, objectType: "sequence", privileges: ["USAGE", "SELECT"] }, onAdmin),
+        ];
 
-        const url = (user: pulumi.Input<string>, password: pulumi.Input<string>) =>
-            pulumi.secret(pulumi.interpolate`postgres://${user}:${password}@${this.instance.address}:${this.instance.port}/${args.name}?sslmode=require`);
-        this.appUrl = url(app.role.name, app.password);
-        this.migrationUrl = url(migrator.role.name, migrator.password);
+        // A URL is usable only once its role can log in and holds its grants, so
+        // each URL resolves after exactly those resources: whatever stores it (the
+        // Secrets Manager version) and whatever runs with it (migration tasks,
+        // services) waits for them by data. Without this a first deploy started
+        // the migration task before the migrator role existed.
+        const url = (role: postgresql.Role, password: pulumi.Input<string>, grants: pulumi.Resource[]) =>
+            pulumi.secret(
+                pulumi
+                    .all([role.name, password, this.instance.address, this.instance.port, pulumi.all(grants.map((g) => (g as pulumi.CustomResource).id))])
+                    .apply(([user, pass, host, port]) => `postgres://${user}:${pass}@${host}:${port}/${args.name}?sslmode=require`),
+            );
+        this.appUrl = url(app.role, app.password, appGrants);
+        this.migrationUrl = url(migrator.role, migrator.password, migratorGrants);
+        this.migratorReady = [migrator.role, ...migratorGrants];
         this.registerOutputs({ endpoint: this.instance.address });
     }
 }

@@ -1,16 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
-export interface RollbackAlarmsArgs {
-    /** The load balancer's ARN suffix (CloudWatch dimension). */
-    loadBalancerSuffix: pulumi.Input<string>;
-    topicArn: pulumi.Input<string>;
-}
-
-/**
- * The alarms that mean "roll back" (checklist section 7: 5xx surge, 502s).
- * ECS deployments watch them and roll back on their own.
- */
 /** What every alarm shares: one-minute periods, missing data is fine, notify the topic both ways. */
 function alarmDefaults(topicArn: pulumi.Input<string>) {
     return {
@@ -22,18 +12,40 @@ function alarmDefaults(topicArn: pulumi.Input<string>) {
     };
 }
 
-export function rollbackAlarms(name: string, args: RollbackAlarmsArgs, opts: pulumi.CustomResourceOptions): aws.cloudwatch.MetricAlarm[] {
+export interface SlotAlarmsArgs {
+    /** The load balancer's ARN suffix; target group metrics carry both dimensions. */
+    loadBalancerSuffix: pulumi.Input<string>;
+    /** The slot's target group's ARN suffix (`targetgroup/<name>/<id>`). */
+    targetGroupSuffix: pulumi.Input<string>;
+    topicArn: pulumi.Input<string>;
+    parent: pulumi.Resource;
+}
+
+/**
+ * The alarms that mean "roll this slot back" (checklist section 7: 5xx surge,
+ * 502s, targets failing), on the slot's own target group: the ALB publishes
+ * HTTPCode_Target_5XX_Count, TargetConnectionErrorCount (what the client sees
+ * as a 502), UnHealthyHostCount and TargetResponseTime per TargetGroup +
+ * LoadBalancer
+ * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html).
+ * Counting the whole load balancer would blame the new slot for the old one's
+ * errors, and the standby's for the live one's. The slot's ECS deployments
+ * watch them (deployment alarms).
+ */
+export function slotAlarms(name: string, args: SlotAlarmsArgs): aws.cloudwatch.MetricAlarm[] {
     const common = {
         ...alarmDefaults(args.topicArn),
         namespace: "AWS/ApplicationELB",
-        dimensions: { LoadBalancer: args.loadBalancerSuffix },
-        statistic: "Sum",
+        dimensions: { LoadBalancer: args.loadBalancerSuffix, TargetGroup: args.targetGroupSuffix },
         // Two minutes: fast enough to roll a deployment back, not a single blip.
         evaluationPeriods: 2,
     };
+    const alarm = (id: string, a: Partial<aws.cloudwatch.MetricAlarmArgs>) =>
+        new aws.cloudwatch.MetricAlarm(`${name}-${id}`, { ...common, name: `${name}-${id}`, ...a } as aws.cloudwatch.MetricAlarmArgs, { parent: args.parent });
     return [
-        new aws.cloudwatch.MetricAlarm(`${name}-target-5xx`, { ...common, name: `${name}-target-5xx`, metricName: "HTTPCode_Target_5XX_Count", threshold: 20, alarmDescription: "Backend 5xx surge: roll back (checklist 7)" }, opts),
-        new aws.cloudwatch.MetricAlarm(`${name}-elb-502`, { ...common, name: `${name}-elb-502`, metricName: "HTTPCode_ELB_502_Count", threshold: 5, alarmDescription: "502 / connection refused from targets: roll back (checklist 6, 7)" }, opts),
+        alarm("target-5xx", { metricName: "HTTPCode_Target_5XX_Count", statistic: "Sum", threshold: 20, alarmDescription: `${name}: 5xx surge from this slot's targets: roll back (checklist 7)` }),
+        alarm("connection-errors", { metricName: "TargetConnectionErrorCount", statistic: "Sum", threshold: 5, alarmDescription: `${name}: connections refused by this slot's targets (502s): roll back (checklist 6, 7)` }),
+        alarm("unhealthy-hosts", { metricName: "UnHealthyHostCount", statistic: "Maximum", threshold: 0, alarmDescription: `${name}: a target of this slot fails its health check` }),
     ];
 }
 
@@ -44,10 +56,13 @@ export interface MonitoringArgs {
     /** ECS service names to watch (both slots of each service, and the worker). */
     serviceNames: string[];
     databaseId: pulumi.Input<string>;
-    /** Redis replication group id, when the app has Redis. */
-    redisId?: pulumi.Input<string>;
+    /** Redis node (cache cluster) ids, when the app has Redis: ElastiCache publishes its metrics per node. */
+    redisNodeIds?: pulumi.Input<string>[];
     region: string;
-    rollbackAlarms: aws.cloudwatch.MetricAlarm[];
+    /** The live slot's alarms, per service (on the dashboard; they also roll its deployments back). */
+    slotAlarms: aws.cloudwatch.MetricAlarm[];
+    /** Target group suffixes of the live slots, for the latency alarm per slot. */
+    liveTargetGroups: { service: string; suffix: pulumi.Input<string> }[];
 }
 
 /** The hour of monitoring after a release (checklist section 6) as alarms and one dashboard. */
@@ -63,7 +78,11 @@ export class Monitoring extends pulumi.ComponentResource {
                 { parent: this },
             );
         const alarms = [
-            alarm("p95-latency", { namespace: "AWS/ApplicationELB", metricName: "TargetResponseTime", extendedStatistic: "p95", threshold: 1.5, dimensions: { LoadBalancer: args.loadBalancerSuffix }, alarmDescription: "p95 response time above 1.5 s" }),
+            ...args.liveTargetGroups.map((tg) =>
+                alarm(`${tg.service}-p95-latency`, { namespace: "AWS/ApplicationELB", metricName: "TargetResponseTime", extendedStatistic: "p95", threshold: 1.5, dimensions: { LoadBalancer: args.loadBalancerSuffix, TargetGroup: tg.suffix }, alarmDescription: `${tg.service} live slot: p95 response time above 1.5 s` }),
+            ),
+            // 502s the load balancer itself generates are published per load balancer only.
+            alarm("elb-502", { namespace: "AWS/ApplicationELB", metricName: "HTTPCode_ELB_502_Count", statistic: "Sum", threshold: 5, evaluationPeriods: 2, dimensions: { LoadBalancer: args.loadBalancerSuffix }, alarmDescription: "502 / connection refused from targets (checklist 6, 7)" }),
             ...args.serviceNames.flatMap((service) => [
                 alarm(`${service}-cpu`, { namespace: "AWS/ECS", metricName: "CPUUtilization", statistic: "Average", threshold: 80, dimensions: { ClusterName: args.clusterName, ServiceName: service }, alarmDescription: `${service} CPU above 80%` }),
                 alarm(`${service}-memory`, { namespace: "AWS/ECS", metricName: "MemoryUtilization", statistic: "Average", threshold: 85, dimensions: { ClusterName: args.clusterName, ServiceName: service }, alarmDescription: `${service} memory above 85%` }),
@@ -72,13 +91,18 @@ export class Monitoring extends pulumi.ComponentResource {
             alarm("db-cpu", { namespace: "AWS/RDS", metricName: "CPUUtilization", statistic: "Average", threshold: 80, dimensions: { DBInstanceIdentifier: args.databaseId }, alarmDescription: "database CPU above 80%" }),
             alarm("db-free-storage", { namespace: "AWS/RDS", metricName: "FreeStorageSpace", statistic: "Minimum", threshold: 5 * 1024 ** 3, comparisonOperator: "LessThanThreshold", dimensions: { DBInstanceIdentifier: args.databaseId }, alarmDescription: "database free storage below 5 GiB" }),
         ];
-        if (args.redisId) {
+        // ElastiCache publishes host and engine metrics per node, with the
+        // CacheClusterId dimension (a replication group's member cluster), not per
+        // replication group
+        // (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.html): one alarm per node.
+        (args.redisNodeIds ?? []).forEach((nodeId, i) => {
+            const node = `redis-${String(i + 1).padStart(3, "0")}`;
             alarms.push(
-                alarm("redis-cpu", { namespace: "AWS/ElastiCache", metricName: "EngineCPUUtilization", statistic: "Average", threshold: 75, dimensions: { ReplicationGroupId: args.redisId }, alarmDescription: "Redis engine CPU above 75%" }),
-                alarm("redis-memory", { namespace: "AWS/ElastiCache", metricName: "DatabaseMemoryUsagePercentage", statistic: "Average", threshold: 80, dimensions: { ReplicationGroupId: args.redisId }, alarmDescription: "Redis memory above 80%" }),
+                alarm(`${node}-cpu`, { namespace: "AWS/ElastiCache", metricName: "EngineCPUUtilization", statistic: "Average", threshold: 75, dimensions: { CacheClusterId: nodeId }, alarmDescription: `Redis node ${i + 1}: engine CPU above 75%` }),
+                alarm(`${node}-memory`, { namespace: "AWS/ElastiCache", metricName: "DatabaseMemoryUsagePercentage", statistic: "Average", threshold: 80, dimensions: { CacheClusterId: nodeId }, alarmDescription: `Redis node ${i + 1}: memory above 80%` }),
             );
-        }
-        const all = [...args.rollbackAlarms, ...alarms];
+        });
+        const all = [...args.slotAlarms, ...alarms];
         this.alarmNames = all.map((a) => a.name);
         new aws.cloudwatch.Dashboard(
             `${name}-dashboard`,

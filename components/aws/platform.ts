@@ -1,24 +1,29 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import { GatehouseConfig } from "../config";
+import { GatehouseConfig, appDatabaseUrl } from "../config";
 import { GateSpec } from "../release/gate";
 import { BlueGreenService } from "./blueGreenService";
 import { Cache } from "./cache";
 import { Database } from "./database";
-import { Monitoring, rollbackAlarms } from "./monitoring";
+import { Monitoring } from "./monitoring";
 import { Network } from "./network";
 import { OneOffTask } from "./oneOffTask";
+import { ReleaseHistory, ledgerParameter, releaseKind } from "./releaseLedger";
 import { SecretStore } from "./secretStore";
 import { appTaskDefinition, executionRole } from "./taskDefinition";
 
 export interface AwsPlatformArgs {
     config: GatehouseConfig;
     region: string;
+    /** Every earlier promotion (readReleaseHistory): a release id found there is a rollback. */
+    history: ReleaseHistory;
 }
 
 /** The env var the migration task reads its database URL from (the migrator role's). */
 const MIGRATION_URL = "GATEHOUSE_MIGRATION_DATABASE_URL";
+/** The migrator's URL in the app's form (databaseUrlScheme), for the app's own migration command. */
+const MIGRATION_APP_URL = "GATEHOUSE_MIGRATION_APP_DATABASE_URL";
 export const TEST_PORTS = { backend: 8443, frontend: 9443 } as const;
 
 /**
@@ -36,6 +41,7 @@ export class AwsPlatform extends pulumi.ComponentResource {
     constructor(name: string, args: AwsPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:aws:Platform", name, {}, opts);
         const { config, region } = args;
+        const { returning } = releaseKind(config, args.history);
         const aws_ = config.aws;
         const child = { parent: this };
         const backend = config.services.backend;
@@ -72,7 +78,9 @@ export class AwsPlatform extends pulumi.ComponentResource {
             : undefined;
 
         // Every secret env var, and the derived URLs, as Secrets Manager secrets.
-        const secretValues: Record<string, pulumi.Input<string>> = { ...config.secrets, [config.databaseUrlEnv]: database.appUrl, [MIGRATION_URL]: database.migrationUrl };
+        // The app gets its URL in its own form (postgresql+psycopg:// for SQLAlchemy); Gatehouse's runner keeps postgres://.
+        const secretValues: Record<string, pulumi.Input<string>> = { ...config.secrets, [config.databaseUrlEnv]: appDatabaseUrl(config, database.appUrl), [MIGRATION_URL]: database.migrationUrl };
+        if (config.releaseSteps.migrations.mode === "command") secretValues[MIGRATION_APP_URL] = appDatabaseUrl(config, database.migrationUrl);
         if (cache) secretValues[config.redis.urlEnv] = cache.url;
         const store = new SecretStore(name, { values: secretValues }, child);
         const secretsOf = (names: string[], derived: string[]) => store.pick([...names, ...derived.filter((d) => d in secretValues)]);
@@ -106,16 +114,22 @@ export class AwsPlatform extends pulumi.ComponentResource {
             },
             child,
         );
-        const rollback = rollbackAlarms(name, { loadBalancerSuffix: alb.arnSuffix, topicArn: topic.arn }, child);
-
         // The release: snapshot first, kept when the next release supersedes it.
+        // A snapshot id exists once in an account: returning to a release that was
+        // promoted before adopts its snapshot (import: the engine reads it, never
+        // calls CreateDBSnapshot) instead of declaring a new one, and nothing
+        // waits on it.
+        const snapshotIdentifier = `${name}-${config.release}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
         const snapshot = new aws.rds.Snapshot(
             `${name}-snapshot-${config.release}`,
-            { dbInstanceIdentifier: database.instance.identifier, dbSnapshotIdentifier: `${name}-${config.release}`.toLowerCase().replace(/[^a-z0-9-]/g, "-") },
-            { parent: this, retainOnDelete: true },
+            { dbInstanceIdentifier: database.instance.identifier, dbSnapshotIdentifier: snapshotIdentifier },
+            { parent: this, retainOnDelete: true, ...(returning ? { import: snapshotIdentifier } : {}) },
         );
         this.snapshotId = snapshot.dbSnapshotIdentifier;
-        const verified = this.migrateAndVerify(name, config, region, { cluster, logs, network, store, snapshot });
+        // A rollback runs no migration (the database stays at its newest schema; an
+        // old image's `alembic upgrade head` would fail against a newer revision) and
+        // re-verifies nothing: the switch waits only for the slot.
+        const verified = returning ? [] : this.migrateAndVerify(name, config, region, { cluster, logs, network, store, snapshot, migratorReady: database.migratorReady });
 
         // What both blue/green services share: the cluster, the load balancer, the release.
         const shared = {
@@ -130,7 +144,9 @@ export class AwsPlatform extends pulumi.ComponentResource {
             productionListenerArn: https.arn,
             publicHostname: aws_.publicHostname,
             release: config.release,
-            rollbackAlarmNames: rollback.map((a) => a.name),
+            loadBalancerSuffix: alb.arnSuffix,
+            alarmTopicArn: topic.arn,
+            returning,
         };
         const backendService = new BlueGreenService(
             `${name}-backend`,
@@ -153,6 +169,9 @@ export class AwsPlatform extends pulumi.ComponentResource {
         );
         let promoted: pulumi.Resource[] = [backendService.promotion];
         const serviceNames = [`${name}-backend-blue`, `${name}-backend-green`];
+        const live = aws_.liveSlot;
+        const slotAlarms = [...backendService.alarms[live]];
+        const liveTargetGroups = [{ service: `${name}-backend`, suffix: backendService.targetGroups[live].arnSuffix }];
 
         if (frontend.enabled) {
             const frontendService = new BlueGreenService(
@@ -177,6 +196,8 @@ export class AwsPlatform extends pulumi.ComponentResource {
             );
             promoted = [frontendService.promotion];
             serviceNames.push(`${name}-frontend-blue`, `${name}-frontend-green`);
+            slotAlarms.push(...frontendService.alarms[live]);
+            liveTargetGroups.push({ service: `${name}-frontend`, suffix: frontendService.targetGroups[live].arnSuffix });
         }
 
         if (worker.enabled) {
@@ -212,12 +233,16 @@ export class AwsPlatform extends pulumi.ComponentResource {
                 clusterName: cluster.name,
                 serviceNames,
                 databaseId: database.instance.identifier,
-                redisId: cache?.replicationGroupId,
+                redisNodeIds: cache?.nodeIds,
                 region,
-                rollbackAlarms: rollback,
+                slotAlarms,
+                liveTargetGroups,
             },
             child,
         );
+        // Written only after every production rule switched: a release whose gate
+        // failed never enters the history, so returning to it is not a rollback.
+        ledgerParameter(name, config, args.history, promoted, this);
         this.registerOutputs({ url: this.url, snapshotId: this.snapshotId });
     }
 
@@ -226,7 +251,7 @@ export class AwsPlatform extends pulumi.ComponentResource {
         name: string,
         config: GatehouseConfig,
         region: string,
-        r: { cluster: aws.ecs.Cluster; logs: aws.cloudwatch.LogGroup; network: Network; store: SecretStore; snapshot: aws.rds.Snapshot },
+        r: { cluster: aws.ecs.Cluster; logs: aws.cloudwatch.LogGroup; network: Network; store: SecretStore; snapshot: aws.rds.Snapshot; migratorReady: pulumi.Resource[] },
     ): pulumi.Resource[] {
         const steps = config.releaseSteps;
         const migrations = steps.migrations;
@@ -253,7 +278,9 @@ export class AwsPlatform extends pulumi.ComponentResource {
                 { parent: this, dependsOn: after },
             );
 
-        let previous: pulumi.Resource[] = [r.snapshot];
+        // The migrator's URL (its secret) already resolves only after the role and
+        // grants exist; naming them here too keeps the order visible in the graph.
+        let previous: pulumi.Resource[] = [r.snapshot, ...r.migratorReady];
         if (migrations.mode === "runner") {
             const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
             for (const file of migrations.files) {
@@ -261,8 +288,21 @@ export class AwsPlatform extends pulumi.ComponentResource {
                 previous = [task(`migration-${file.version}-${file.name}`, `migration ${file.file}`, runner!, runnerCommand("migrate", ["up", "--dir", migrations.dir, "--through-file", file.file, ...baseline]), [file.sha256], previous)];
             }
         } else if (migrations.mode === "command") {
-            const app = taskDefinition("migrate", config.aws.backendImages[config.aws.liveSlot]);
-            previous = [task("migrate", `migration command \`${migrations.command}\``, app, ["/bin/sh", "-c", migrations.command], [config.release], previous)];
+            // The app's image runs its own tool with the migrator's URL in the app's env var and form. Its exit code
+            // proves nothing (a tool may migrate some other database), so the runner reads the revision before and
+            // after from the database itself (components/release/revision.ts). The history goes into the task's log.
+            const appSecrets = { [migrations.databaseUrl.env]: r.store.arns[MIGRATION_APP_URL] };
+            const appRole = executionRole(`${name}-migrate-exec`, Object.values(appSecrets), { parent: this });
+            const app = appTaskDefinition(
+                `${name}-migrate`,
+                { image: config.aws.backendImages[config.aws.liveSlot], environment: {}, secrets: appSecrets, cpu: 256, memory: 512, logGroupName: r.logs.name, region, executionRoleArn: appRole.arn },
+                { parent: this },
+            );
+            const where = ["--revision-table", migrations.revision.table, "--revision-column", migrations.revision.column];
+            const script = migrations.historyCommand ? `${migrations.historyCommand} && ${migrations.command}` : migrations.command;
+            previous = [task("revision-before", "reading the revision before migrating", runner!, runnerCommand("migration-revision", ["current", ...where]), [config.release], previous)];
+            previous = [task("migrate", `migration command \`${migrations.command}\``, app, ["/bin/sh", "-c", script], [config.release], previous)];
+            previous = [task("revision-check", `revision check (expected ${migrations.head})`, runner!, runnerCommand("migration-revision", ["check", "--head", migrations.head, ...where]), [config.release], previous)];
         }
         if (steps.expectationsFile) {
             const expect = path.relative(config.projectDir, steps.expectationsFile);

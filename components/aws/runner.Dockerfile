@@ -18,4 +18,7 @@ COPY checks ./checks
 COPY Pulumi.yaml ./
 RUN npx esbuild scripts/migrate.ts --bundle --platform=node --target=node22 --format=cjs --packages=external \
       --outfile=.gatehouse/build/migrate.js --log-level=error
+# Command mode: reads the revision the app's migration tool left (before and after it runs).
+RUN npx esbuild scripts/migration-revision.ts --bundle --platform=node --target=node22 --format=cjs --packages=external \
+      --outfile=.gatehouse/build/migration-revision.js --log-level=error
 USER node

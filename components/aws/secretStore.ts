@@ -11,7 +11,7 @@ export interface SecretStoreArgs {
  * reference (`valueFrom`), so no value appears in a task definition.
  */
 export class SecretStore extends pulumi.ComponentResource {
-    /** Env var name -> secret ARN. */
+    /** Env var name -> secret ARN, resolved after the secret's value exists. */
     readonly arns: Record<string, pulumi.Output<string>>;
 
     constructor(name: string, args: SecretStoreArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -20,8 +20,12 @@ export class SecretStore extends pulumi.ComponentResource {
         for (const [envName, value] of Object.entries(args.values)) {
             const id = `${name}-${envName.toLowerCase().replace(/_/g, "-")}`;
             const secret = new aws.secretsmanager.Secret(id, { name: `${name}/${envName}`, recoveryWindowInDays: 7 }, { parent: this });
-            new aws.secretsmanager.SecretVersion(id, { secretId: secret.id, secretString: pulumi.secret(value) }, { parent: this });
-            this.arns[envName] = secret.arn;
+            const version = new aws.secretsmanager.SecretVersion(id, { secretId: secret.id, secretString: pulumi.secret(value) }, { parent: this });
+            // Handed out only once the secret has a current value: ECS refuses to
+            // start a task whose `valueFrom` secret has no AWSCURRENT version, so
+            // everything that names the ARN (task definitions, the tasks they run)
+            // waits for the version by data, not by luck.
+            this.arns[envName] = pulumi.all([secret.arn, version.id]).apply(([arn]) => arn);
         }
         this.registerOutputs({});
     }

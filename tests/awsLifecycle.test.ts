@@ -1,0 +1,120 @@
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { AwsAccount } from "./harness/awsStandIn";
+import { REPO_ROOT } from "./harness/stackConfig";
+
+// What an operator lives through on a real account, one stack at a time:
+// first deploy -> release 2 with a new migration -> release 3 whose gate
+// fails -> rollback to release 2's config. The account is a stand-in that
+// refuses what AWS refuses (tests/harness/awsStandIn.ts, RULES); the engine's
+// bookkeeping is the executing harness's, kept between the runs.
+const ECR = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
+const GATE = path.join(REPO_ROOT, "tests/fixtures/aws-lifecycle/gate.smoke.yaml");
+
+/** A migrations directory: the repo's files plus the extra ones (runner mode). */
+function migrationsDir(extra: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-aws-migrations-"));
+    for (const f of fs.readdirSync(path.join(REPO_ROOT, "migrations"))) fs.copyFileSync(path.join(REPO_ROOT, "migrations", f), path.join(dir, f));
+    for (const [f, sql] of Object.entries(extra)) fs.writeFileSync(path.join(dir, f), sql);
+    return dir;
+}
+
+interface Release {
+    release: string;
+    liveSlot: "blue" | "green";
+    image: string;
+    standby?: string;
+    migrations?: string;
+}
+
+function settings(app: "kifu" | "routine", r: Release): Record<string, unknown> {
+    const set: Record<string, unknown> = {
+        release: r.release,
+        liveSlot: r.liveSlot,
+        gateSpec: GATE,
+        backendImage: `${ECR}/${app === "kifu" ? "kifu-backend" : "routine-api"}:${r.image}`,
+        backendStandbyImage: r.standby ? `${ECR}/${app === "kifu" ? "kifu-backend" : "routine-api"}:${r.standby}` : "",
+    };
+    if (app === "kifu") {
+        set.frontendImage = `${ECR}/kifu-frontend:${r.image}`;
+        set.frontendStandbyImage = r.standby ? `${ECR}/kifu-frontend:${r.standby}` : "";
+        set.migrationsDir = r.migrations;
+    } else {
+        // The revision the image's alembic scripts end at (a key another change adds for command mode).
+        set.migrationHead = r.image.replace(/^r(\d).*/, "$1");
+    }
+    return set;
+}
+
+for (const { stack, app } of [
+    { stack: "prod", app: "kifu" as const },
+    { stack: "routine-prod", app: "routine" as const },
+]) {
+    describe(`AWS lifecycle of ${stack} (executing harness, AWS stand-in)`, () => {
+        const account = new AwsAccount(app);
+        const r1: Release = { release: "r1", liveSlot: "blue", image: "r1", migrations: migrationsDir({}) };
+        const r2: Release = { release: "r2", liveSlot: "green", image: "r2", standby: "r1", migrations: migrationsDir({ "023_lifecycle_notes.sql": "CREATE TABLE lifecycle_notes (id bigint PRIMARY KEY);\n" }) };
+        const r3: Release = {
+            release: "r3",
+            liveSlot: "blue",
+            image: "r3-broken",
+            standby: "r2",
+            migrations: migrationsDir({ "023_lifecycle_notes.sql": "CREATE TABLE lifecycle_notes (id bigint PRIMARY KEY);\n", "024_lifecycle_more.sql": "CREATE TABLE lifecycle_more (id bigint PRIMARY KEY);\n" }),
+        };
+        // routine's images know alembic revisions by tag: r1 -> 1, r2 -> 2, r3 -> 3.
+        account.alembicHead = (image) => Number(/:r(\d)/.exec(image)?.[1] ?? 0);
+        const backend = (slot: string) => account.image(`${app}-backend-${slot}`);
+        const tag = (image?: string) => image?.split(":").pop();
+        const up = (r: Release) => account.up(stack, { set: settings(app, r), stackName: `${stack}-lifecycle` });
+        const noDuplicates = () => assert.deepEqual(account.creates.filter((c, i) => account.creates.indexOf(c) !== i), [], "something was created twice");
+        const migrated = () => (app === "kifu" ? account.appliedFiles.filter((f) => f > "019") : [`alembic revision ${account.alembicRevision}`]);
+
+        it("first deploy: migrations wait for their role and secret; every slot attached; traffic on blue", async () => {
+            const run = await up(r1);
+            // The live slot's alarms count its own target group (the stand-in computes arnSuffix as AWS does).
+            const fivexx = run.get("aws:cloudwatch/metricAlarm:MetricAlarm", `${app}-backend-blue-target-5xx`).inputs;
+            assert.deepEqual(fivexx.dimensions, { LoadBalancer: `app/${app}-alb/0123456789abcdef`, TargetGroup: `targetgroup/${app}-backend-blue/0123456789abcdef` });
+            assert.deepEqual({ slot: account.production("/api/x")?.slot, image: tag(account.production("/api/x")?.image) }, { slot: "blue", image: "r1" });
+            assert.deepEqual([tag(backend("blue")), tag(backend("green"))], ["r1", "r1"]);
+            assert.deepEqual(migrated(), app === "kifu" ? ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql"] : ["alembic revision 1"]);
+            assert.deepEqual([...account.snapshots], [`${app}-r1`]);
+            noDuplicates();
+        });
+
+        it("release 2 with a new migration: green takes traffic, blue keeps r1", async () => {
+            await up(r2);
+            assert.deepEqual({ slot: account.production("/api/x")?.slot, image: tag(account.production("/api/x")?.image) }, { slot: "green", image: "r2" });
+            assert.deepEqual([tag(backend("blue")), tag(backend("green"))], ["r1", "r2"]);
+            assert.deepEqual(migrated(), app === "kifu" ? ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql", "023_lifecycle_notes.sql"] : ["alembic revision 2"]);
+            assert.deepEqual([...account.snapshots].sort(), [`${app}-r1`, `${app}-r2`]);
+            noDuplicates();
+        });
+
+        it("release 3 whose gate fails: the update fails, traffic stays on green (r2)", async () => {
+            await assert.rejects(up(r3), /not promoted/);
+            assert.deepEqual({ slot: account.production("/api/x")?.slot, image: tag(account.production("/api/x")?.image) }, { slot: "green", image: "r2" });
+            assert.deepEqual([tag(backend("blue")), tag(backend("green"))], ["r3-broken", "r2"]);
+            // Migrations run before the gate: release 3's are applied (never reverted).
+            assert.deepEqual(migrated(), app === "kifu" ? ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql", "023_lifecycle_notes.sql", "024_lifecycle_more.sql"] : ["alembic revision 3"]);
+            assert.deepEqual([...account.snapshots].sort(), [`${app}-r1`, `${app}-r2`, `${app}-r3`]);
+            noDuplicates();
+        });
+
+        it("rollback to release 2's config: a flip, no snapshot, no migration, green not redeployed", async () => {
+            const tasksBefore = account.taskRuns.length;
+            const greenDeployments = account.deployments(`${app}-backend-green`);
+            const createsBefore = account.creates.length;
+            const result = await up(r2);
+            assert.deepEqual({ slot: account.production("/api/x")?.slot, image: tag(account.production("/api/x")?.image) }, { slot: "green", image: "r2" });
+            assert.equal(account.taskRuns.length, tasksBefore, `tasks ran on rollback: ${JSON.stringify(account.taskRuns.slice(tasksBefore))}`);
+            assert.equal(account.deployments(`${app}-backend-green`), greenDeployments, "green already ran r2 and was redeployed");
+            assert.deepEqual(account.creates.slice(createsBefore).filter((c) => c.startsWith("snapshot:")), [], "a snapshot was created on rollback");
+            assert.deepEqual([...account.snapshots].sort(), [`${app}-r1`, `${app}-r2`, `${app}-r3`]);
+            assert.equal(result.registrations.some((r) => r.type === "pulumi-nodejs:dynamic/gatehouse:HealthGate"), false, "a rollback is not gated again");
+            assert.deepEqual(tag(backend("green")), "r2");
+            noDuplicates();
+        });
+    });
+}
