@@ -1,14 +1,48 @@
+import { readProjectFile } from "../components/config/declarations";
 import { formatGateReport, runGate } from "../components/release/gate";
-import { readGateSpec } from "../components/release/gateSpec";
+import { bindGateSpec, readGateSpec } from "../components/release/gateSpec";
 import { parseCli, required, runCli } from "./lib/cli";
 
-const USAGE = "npm run gate -- --base-url <url> --spec <file> [--release <id>]";
+const USAGE =
+    "npm run gate -- --base-url <url> --spec <file> [--release <id>] [--config <key>=<value>]... [--env <NAME>=<value>]... [--offline]\n" +
+    "  --config, --env: the stack's config and backend env the spec's `when`s read (unset config keys take Pulumi.yaml's defaults; env not given is unset)\n" +
+    "  secrets the spec's vars name (e.g. KIFU_SMOKE_PASSWORD) are read from the environment of the same name, never from a flag\n" +
+    "  --offline: report external checks as not run without probing\n" +
+    "example: KIFU_SMOKE_EMAIL=... KIFU_SMOKE_PASSWORD=... npm run gate -- --base-url https://kifu.example.com:8443 --spec checks/kifu.smoke.yaml --env AI_REQUIRE_ALLOWLIST=true";
 
 runCli("gate", async () => {
-    const { values } = parseCli(USAGE, { "base-url": { type: "string" }, spec: { type: "string" }, release: { type: "string" } });
+    const { values } = parseCli(USAGE, {
+        "base-url": { type: "string" },
+        spec: { type: "string" },
+        release: { type: "string" },
+        config: { type: "string", multiple: true },
+        env: { type: "string", multiple: true },
+        offline: { type: "boolean" },
+    });
     const baseUrl = required(values["base-url"], "--base-url", USAGE);
-    const report = await runGate(baseUrl, readGateSpec(required(values.spec, "--spec", USAGE)), { release: values.release ?? "manual" });
+    const specFile = required(values.spec, "--spec", USAGE);
+    const defaults = Object.fromEntries(Object.entries(readProjectFile().declarations).map(([key, decl]) => [key, decl.default]));
+    const bound = bindGateSpec(readGateSpec(specFile), {
+        config: { ...defaults, ...pairs(values.config ?? [], "--config") },
+        env: pairs(values.env ?? [], "--env"),
+        hiddenEnv: [],
+    });
+    if (bound.problems.length > 0) throw new Error(`${specFile}: ${bound.problems.join("; ")}`);
+    const missing = bound.secrets.filter((key) => !process.env[key]);
+    if (missing.length > 0) throw new Error(`${specFile} needs the secret(s) ${missing.join(", ")} here: set the environment variable(s) of the same name (never a flag: it would show in the process list)`);
+    const secrets = Object.fromEntries(bound.secrets.map((key) => [key, process.env[key]!]));
+    const report = await runGate(baseUrl, bound.spec, { release: values.release ?? "manual", secrets, online: values.offline ? false : undefined });
     const text = formatGateReport(baseUrl, report);
     if (!report.passed) throw new Error(text);
     console.log(text);
 });
+
+function pairs(entries: string[], flag: string): Record<string, string> {
+    return Object.fromEntries(
+        entries.map((entry) => {
+            const at = entry.indexOf("=");
+            if (at <= 0) throw new Error(`${flag} ${JSON.stringify(entry)}: expected <name>=<value>\nusage: ${USAGE}`);
+            return [entry.slice(0, at), entry.slice(at + 1)];
+        }),
+    );
+}

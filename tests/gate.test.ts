@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import * as http from "http";
 import * as path from "path";
 import { GateSpec, formatGateReport, runGate } from "../components/release/gate";
-import { readGateSpec } from "../components/release/gateSpec";
+import { bindGateSpec, readGateSpec } from "../components/release/gateSpec";
 
 type Handler = (req: http.IncomingMessage, body: string, at: number) => { status: number; body?: unknown; delayMs?: number };
 
@@ -182,3 +182,325 @@ describe("health gate report", () => {
         }
     });
 });
+
+/** A spec file in a temporary directory. */
+function specFile(yaml: string): string {
+    const fs = require("fs") as typeof import("fs");
+    const dir = fs.mkdtempSync(path.join(require("os").tmpdir(), "gh-gate-spec-"));
+    const file = path.join(dir, "gate.yaml");
+    fs.writeFileSync(file, yaml);
+    return file;
+}
+
+const health = { name: "health", request: { path: "/health" }, expect: { status: 200 } };
+
+describe("health gate: what is sent once, what waits, what is skipped", () => {
+    let server: Awaited<ReturnType<typeof serve>> | undefined;
+    afterEach(async () => {
+        await server?.close();
+        server = undefined;
+    });
+
+    it("sends a POST exactly once: a wrong answer fails the gate instead of being retried into a 409", async () => {
+        let posts = 0;
+        // Wrong status on the first POST (the user is created anyway), right afterwards: a retry would pass or get 409.
+        server = await serve((req) => (req.method === "POST" ? { status: posts++ === 0 ? 500 : 200, body: { code: "INTERNAL_ERROR" } } : { status: 200 }));
+        const report = await runGate(server.url, {
+            deadlineSeconds: 5,
+            intervalMs: 20,
+            checks: [health, { name: "register", request: { method: "POST", path: "/register", body: { email: "a" } }, expect: { status: 200 }, creates: "user a" }],
+        });
+        assert.equal(report.passed, false);
+        assert.equal(posts, 1, "the POST was sent once");
+        assert.deepEqual(report.leftovers, ["maybe user a (the check failed after sending)"], "what it may have created is listed");
+        assert.deepEqual(report.checks.map((c) => [c.result, c.attempts]), [["passed", 1], ["failed", 1]]);
+        assert.match(formatGateReport(server.url, report), /FAIL register: failed after 1 attempt\(s\) — status 500, \d+ ms, status 500, expected 200, body: \{"code":"INTERNAL_ERROR"\}; not retried: POST is not idempotent, a second attempt could act twice/);
+    });
+
+    it("waits for the app with the idempotent checks first, then sends each POST once", async () => {
+        let upAt = Infinity;
+        server = await serve((req, _body, at) => (at < upAt ? { status: 503 } : { status: req.method === "POST" ? 201 : 200 }));
+        setTimeout(() => (upAt = Date.now()), 200);
+        const report = await runGate(server.url, {
+            deadlineSeconds: 10,
+            intervalMs: 20,
+            checks: [health, { name: "create", request: { method: "POST", path: "/things", body: {} }, expect: { status: 201 } }],
+        });
+        assert.equal(report.passed, true);
+        assert.ok(report.checks[0].attempts > 1, "health was retried while the app came up");
+        assert.deepEqual(server.log.filter((r) => r.path === "/things").map((r) => r.status), [201], "the POST went out once, after the app was up");
+    });
+
+    it("retries a POST the spec declares idempotent, and a DELETE is sent once by default", async () => {
+        let n = 0;
+        server = await serve((req) => (req.url === "/search" ? { status: n++ < 2 ? 503 : 200 } : req.method === "DELETE" ? { status: 500 } : { status: 200 }));
+        const report = await runGate(server.url, {
+            deadlineSeconds: 5,
+            intervalMs: 20,
+            checks: [
+                health,
+                { name: "search", idempotent: true, request: { method: "POST", path: "/search", body: { q: "x" } }, expect: { status: 200 } },
+                { name: "delete", request: { method: "DELETE", path: "/things/1" }, expect: { status: 200 } },
+            ],
+        });
+        assert.deepEqual(report.checks.map((c) => [c.name, c.result, c.attempts]), [["health", "passed", 1], ["search", "passed", 3], ["delete", "failed", 1]]);
+    });
+
+    it("reports an external check as not run where there is no route out, never as passed, and runs it where there is", async () => {
+        server = await serve(() => ({ status: 200, body: [] }));
+        const external = { name: "klines", external: true, request: { path: "/klines" }, expect: { status: 200 } };
+        // The probe's port is closed: no route.
+        const closed = await serve(() => ({ status: 200 }));
+        const probe = closed.url;
+        await closed.close();
+        const offline = await runGate(server.url, { deadlineSeconds: 5, internetProbe: probe, checks: [health, external] });
+        assert.equal(offline.passed, true);
+        assert.equal(offline.checks[1].result, "not run");
+        assert.match(offline.checks[1].reason!, /^external: this machine has no route to the internet \(probe http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
+        assert.ok(!server.log.some((r) => r.path === "/klines"), "the external check was not sent");
+        assert.match(formatGateReport(server.url, offline), /^health gate passed against http:\/\/127\.0\.0\.1:\d+ in \d+ ms \(1 check\(s\) not run\):/);
+
+        const online = await runGate(server.url, { deadlineSeconds: 5, internetProbe: server.url, checks: [health, external] });
+        assert.equal(online.checks[1].result, "passed");
+    });
+
+    it("decides `when` from the stack's facts: named conditions, !, anyOf, null for unset", async () => {
+        server = await serve((req) => ({ status: req.url === "/ai" ? 403 : 200, body: { code: "ALLOWLIST_REQUIRED" } }));
+        const specFor = (env: Record<string, string | null>): GateSpec => ({
+            deadlineSeconds: 5,
+            conditions: {
+                allowlistEnforced: { anyOf: [{ env: { AI_REQUIRE_ALLOWLIST: "true" } }, { env: { AI_REQUIRE_ALLOWLIST: null, APP_ENV: "production" } }] },
+            },
+            stack: { config: {}, env },
+            checks: [
+                health,
+                { name: "refused", when: "allowlistEnforced", request: { method: "POST", path: "/ai", body: {} }, expect: { status: 403, json: { "$.code": "ALLOWLIST_REQUIRED" } } },
+                { name: "answers", when: "!allowlistEnforced", request: { method: "POST", path: "/ai-open", body: {} }, expect: { status: 200 } },
+            ],
+        });
+        const ran = async (env: Record<string, string | null>) => (await runGate(server!.url, specFor(env))).checks.map((c) => `${c.name}:${c.result}`);
+        assert.deepEqual(await ran({ AI_REQUIRE_ALLOWLIST: "true", APP_ENV: "development" }), ["health:passed", "refused:passed", "answers:skipped"]);
+        assert.deepEqual(await ran({ AI_REQUIRE_ALLOWLIST: null, APP_ENV: "production" }), ["health:passed", "refused:passed", "answers:skipped"]);
+        assert.deepEqual(await ran({ AI_REQUIRE_ALLOWLIST: "false", APP_ENV: "production" }), ["health:passed", "refused:skipped", "answers:passed"]);
+        assert.deepEqual(await ran({ AI_REQUIRE_ALLOWLIST: null, APP_ENV: "development" }), ["health:passed", "refused:skipped", "answers:passed"]);
+        const report = await runGate(server.url, specFor({ AI_REQUIRE_ALLOWLIST: "true" }));
+        assert.match(formatGateReport(server.url, report), /skip answers: skipped — when !allowlistEnforced does not hold for this stack/);
+    });
+
+    it("takes secrets as variables and masks them (and secret captures, and credential-like keys) in the report", async () => {
+        const password = "hunter2-smoke-password";
+        server = await serve((req, body) => {
+            if (req.url === "/health") return { status: 200 };
+            if (req.url === "/login") return { status: 200, body: { access_token: "tok-123456789", refresh_token: "ref-987654321", echo: JSON.parse(body).password } };
+            return { status: 500, body: { seen: req.headers.authorization, password_hint: password } };
+        });
+        const spec: GateSpec = {
+            deadlineSeconds: 1,
+            intervalMs: 20,
+            vars: { password: { secret: "SMOKE_PASSWORD" } },
+            checks: [
+                health,
+                { name: "login", request: { method: "POST", path: "/login", body: { password: "${password}" } }, expect: { status: 200, json: { "$.echo": "wrong" } }, capture: { token: { path: "$.access_token", secret: true } } },
+            ],
+        };
+        const failedLogin = formatGateReport(server.url, await runGate(server.url, spec, { secrets: { SMOKE_PASSWORD: password } }));
+        assert.ok(!failedLogin.includes(password), failedLogin);
+        assert.ok(!failedLogin.includes("tok-123456789") && !failedLogin.includes("ref-987654321"), failedLogin);
+        assert.match(failedLogin, /\$\.echo is "\*\*\*", expected "wrong"/);
+
+        spec.checks[1].expect = { status: 200 };
+        spec.checks.push({ name: "me", request: { path: "/me", headers: { Authorization: "Bearer ${token}" } }, expect: { status: 200 } });
+        const failedMe = formatGateReport(server.url, await runGate(server.url, spec, { secrets: { SMOKE_PASSWORD: password } }));
+        assert.match(failedMe, /FAIL me: failed/);
+        assert.ok(!failedMe.includes(password) && !failedMe.includes("tok-123456789"), failedMe);
+        assert.match(failedMe, /"seen":"Bearer \*\*\*","password_hint":"\*\*\*"/);
+    });
+
+    it("refuses to start without a secret it needs, sending nothing", async () => {
+        server = await serve(() => ({ status: 200 }));
+        const report = await runGate(server.url, { vars: { password: { secret: "SMOKE_PASSWORD" } }, checks: [health] });
+        assert.equal(report.passed, false);
+        assert.equal(report.problem, "var password: secret SMOKE_PASSWORD was not given to the gate");
+        assert.deepEqual(server.log, []);
+        assert.match(formatGateReport(server.url, report), /the gate could not start: var password: secret SMOKE_PASSWORD/);
+    });
+
+    it("sends multipart form data: fields and a file, with variables filled in", async () => {
+        let seen: Record<string, string> = {};
+        server = await serve((req, body) => {
+            if (req.url !== "/import") return { status: 200 };
+            seen = { contentType: String(req.headers["content-type"]), body };
+            return { status: 200, body: { run_id: "r-1" } };
+        });
+        const report = await runGate(
+            server.url,
+            {
+                deadlineSeconds: 5,
+                checks: [
+                    health,
+                    {
+                        name: "import",
+                        request: { method: "POST", path: "/import", multipart: { venue: "binance", note: "${release}", file: { filename: "t.csv", contentType: "text/csv", content: "a,b\n${release},2\n" } } },
+                        expect: { status: 200 },
+                        capture: { run_id: "$.run_id" },
+                    },
+                ],
+            },
+            { release: "r9" },
+        );
+        assert.equal(report.passed, true, formatGateReport(server.url, report));
+        const form = await new Request("http://x/", { method: "POST", headers: { "content-type": seen.contentType }, body: seen.body }).formData();
+        assert.equal(form.get("venue"), "binance");
+        assert.equal(form.get("note"), "r9");
+        const file = form.get("file") as File;
+        assert.equal(file.name, "t.csv");
+        assert.equal(file.type, "text/csv");
+        assert.equal(await file.text(), "a,b\nr9,2\n");
+    });
+
+    it("reads nested objects and arrays: .key, [n], [-1], [*] with matchers, and includes", async () => {
+        const body = { totals: { total_trades: 3 }, items: [{ id: "a", t: 1 }, { id: "b", t: 2 }], candles: [{ close: 1 }, { close: 2 }] };
+        server = await serve(() => ({ status: 200, body }));
+        const expecting = async (json: Record<string, unknown>) => {
+            const report = await runGate(server!.url, { deadlineSeconds: 0.2, intervalMs: 20, checks: [{ ...health, expect: { status: 200, json } }] });
+            return report.passed ? "ok" : report.checks[0].last?.failure;
+        };
+        assert.equal(
+            await expecting({
+                "$.totals.total_trades": { type: "number" },
+                "$.items[0].id": "a",
+                "$.items[-1].id": "b",
+                "$.items": { length: 2 },
+                "$.items[*].t": { type: "number" },
+                "$.items[*].id": { includes: "b" },
+                "$.candles[*].close": { present: true },
+                '$["totals"]["total_trades"]': { oneOf: [3, 4] },
+                "$.items[1].id": { matches: "^[a-z]$" },
+                "$.nothing": { present: false },
+            }),
+            "ok",
+        );
+        assert.equal(await expecting({ "$.items[*].id": { includes: "c" } }), '$.items[*].id does not include "c"');
+        assert.equal(await expecting({ "$.items[*].t": 1 }), "$.items[*].t (match 2) is 2, expected 1");
+        assert.equal(await expecting({ "$.missing[*].x": { present: true } }), "$.missing[*].x matches nothing");
+        assert.equal(await expecting({ "$.totals": { length: 1 } }), '$.totals is {"total_trades":3}, expected an array or a string');
+    });
+
+    it("lists the data a run created and did not remove; a later check's removes strikes it", async () => {
+        server = await serve((req) => ({ status: 200, body: { id: req.url === "/a" ? "A1" : "B1" } }));
+        const report = await runGate(
+            server.url,
+            {
+                deadlineSeconds: 5,
+                checks: [
+                    health,
+                    { name: "create a", request: { method: "POST", path: "/a", body: {} }, capture: { a: "$.id" }, creates: "thing ${a}" },
+                    { name: "create b", request: { method: "POST", path: "/b", body: {} }, capture: { b: "$.id" }, creates: "other ${b}" },
+                    { name: "delete a", request: { method: "DELETE", path: "/a/${a}" }, removes: "thing ${a}" },
+                ],
+            },
+            {},
+        );
+        assert.deepEqual(report.leftovers, ["other B1"]);
+        assert.match(formatGateReport(server.url, report), /data this gate run left in the app .*:\n    - other B1$/);
+    });
+
+    it("does not run a check that needs a value a skipped check would have captured", async () => {
+        server = await serve(() => ({ status: 200, body: { id: "x" } }));
+        const report = await runGate(server.url, {
+            deadlineSeconds: 5,
+            conditions: { never: { config: { environment: "nowhere" } } },
+            stack: { config: { environment: "production" }, env: {} },
+            checks: [
+                health,
+                { name: "create", when: "never", request: { method: "POST", path: "/x", body: {} }, capture: { id: "$.id" } },
+                { name: "read", request: { path: "/x/${id}" } },
+            ],
+        });
+        assert.equal(report.passed, true);
+        assert.deepEqual(report.checks.map((c) => c.result), ["passed", "skipped", "not run"]);
+        assert.match(report.checks[2].reason!, /needs \$\{id\}, which no earlier check captured/);
+    });
+
+    it("reads at most 1 MB of a body", async () => {
+        server = await serve(() => ({ status: 200, body: "x".repeat(3_000_000) }));
+        const report = await runGate(server.url, { deadlineSeconds: 1, intervalMs: 20, checks: [{ ...health, expect: { status: 200, json: { "$.a": 1 } } }] });
+        assert.equal(report.checks[0].last?.failure, "body is not JSON (read up to 1000000 bytes)");
+    });
+});
+
+describe("gate spec files", () => {
+    it("refuses unknown keys with one error naming the file and each key", () => {
+        const file = specFile("checks:\n  - name: h\n    request: { path: /health, bdy: {} }\n    expext: { status: 200 }\ntimeout: 3\n");
+        assert.throws(() => readGateSpec(file), (err: any) => {
+            assert.equal(err.message, `${file}: not a valid gate spec:\n  checks[0].request.bdy: unknown key\n  checks[0].expext: unknown key\n  timeout: unknown key`);
+            return true;
+        });
+    });
+
+    it("refuses what the gate could not do safely or at all", () => {
+        const file = specFile(
+            [
+                "conditions: { prod: { config: { environment: production } } }",
+                "checks:",
+                "  - { name: first, request: { method: POST, path: /x } }",
+                "  - { name: twice, request: { method: POST, path: /y }, repeat: 2 }",
+                "  - { name: cond, when: staging, request: { path: /z } }",
+                "  - { name: cap, request: { path: /w }, capture: { all: '$.items[*].id' } }",
+                "  - { name: rm, request: { method: DELETE, path: /v }, removes: 'thing 1' }",
+                "  - { name: both, request: { method: POST, path: /u, body: {}, multipart: { a: b } } }",
+                "  - { name: matcher, request: { path: /t }, expect: { json: { '$.a': { type: integer } } } }",
+            ].join("\n") + "\n",
+        );
+        assert.throws(() => readGateSpec(file), (err: any) => {
+            const lines = err.message.split("\n").slice(1).map((l: string) => l.trim());
+            assert.deepEqual(lines, ["checks[5].request: has both body and multipart; a request has one body"]);
+            return true;
+        });
+        // Without the shape error, the rules a schema cannot say, all at once.
+        const file2 = specFile(fsRead(file).replace(/  - \{ name: both.*\n/, ""));
+        assert.throws(() => readGateSpec(file2), (err: any) => {
+            const lines = err.message.split("\n").slice(1).map((l: string) => l.trim());
+            assert.deepEqual(lines, [
+                "checks[0] (first): the first check must be idempotent and unconditional (e.g. GET /health): the gate waits for the app with it before anything is sent once",
+                "checks[1] (twice): repeat 2 on a non-idempotent POST: it is sent exactly once (set idempotent: true if a repeat is harmless)",
+                "checks[2] (cond).when: unknown condition staging (conditions: prod)",
+                "checks[3] (cap).capture.all: $.items[*].id selects many values; a capture needs one",
+                'checks[4] (rm).removes: no earlier check creates "thing 1" (it must repeat that check\'s creates exactly)',
+                'checks[5] (matcher).expect.json["$.a"]: type is one of string, number, boolean, object, array, null (matchers: present, type, length, minLength, oneOf, matches, includes)',
+            ]);
+            return true;
+        });
+    });
+
+    it("binds a spec to a stack: only the facts it reads, the secrets it needs there, and what the stack cannot answer", () => {
+        const file = specFile(
+            [
+                "conditions:",
+                "  prod: { config: { environment: production } }",
+                "  enforced: { env: { AI_REQUIRE_ALLOWLIST: 'true' } }",
+                "vars:",
+                "  email: [{ when: prod, secret: SMOKE_EMAIL }, { value: 'local-${run}' }]",
+                "checks:",
+                "  - { name: health, request: { path: /health } }",
+                "  - { name: ai, when: enforced, request: { path: /ai } }",
+            ].join("\n") + "\n",
+        );
+        const spec = readGateSpec(file);
+        const prod = bindGateSpec(spec, { config: { environment: "production", target: "aws", app: "kifu" }, env: { AI_REQUIRE_ALLOWLIST: "true", OTHER: "x" }, hiddenEnv: [] });
+        assert.deepEqual(prod.problems, []);
+        assert.deepEqual(prod.spec.stack, { config: { environment: "production" }, env: { AI_REQUIRE_ALLOWLIST: "true" } });
+        assert.deepEqual(prod.secrets, ["SMOKE_EMAIL"]);
+        const dev = bindGateSpec(spec, { config: { environment: "development" }, env: {}, hiddenEnv: [] });
+        assert.deepEqual([dev.secrets, dev.allSecrets, dev.spec.stack?.env], [[], ["SMOKE_EMAIL"], { AI_REQUIRE_ALLOWLIST: null }]);
+        const hidden = bindGateSpec(spec, { config: {}, env: {}, hiddenEnv: ["AI_REQUIRE_ALLOWLIST"] });
+        assert.deepEqual(hidden.problems, [
+            "a condition reads config key environment, which is not a Gatehouse key",
+            "a condition reads env AI_REQUIRE_ALLOWLIST, whose value is a secret or derived; a condition can read only plain env",
+        ]);
+    });
+});
+
+function fsRead(file: string): string {
+    return require("fs").readFileSync(file, "utf8");
+}

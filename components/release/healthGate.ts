@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import { GateSpec, formatGateReport, runGate } from "./gate";
+import { GateSpec, formatGateReport, gateSecretKeys, runGate } from "./gate";
 
 export interface HealthGateArgs {
     /** Where the new version answers before it takes traffic. */
     baseUrl: pulumi.Input<string>;
+    /** The spec, bound to the stack (its `stack` facts decide every `when`). */
     spec: pulumi.Input<GateSpec>;
     /** Keys the gate: every release re-runs it. */
     release: pulumi.Input<string>;
@@ -13,6 +14,8 @@ interface GateInputs {
     baseUrl: string;
     spec: GateSpec;
     release: string;
+    /** Values of the secret config keys the spec's vars name; a Pulumi secret, never in the outputs. */
+    secrets?: Record<string, string>;
 }
 
 // The provider object is serialized into the state and run by Pulumi's
@@ -20,7 +23,8 @@ interface GateInputs {
 // use Node built-ins only, so nothing needs resolving there.
 const healthGateProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: GateInputs): Promise<pulumi.dynamic.CreateResult> {
-        const report = await runGate(inputs.baseUrl, inputs.spec, { release: inputs.release });
+        const { secrets, ...visible } = inputs;
+        const report = await runGate(inputs.baseUrl, inputs.spec, { release: inputs.release, secrets: secrets ?? {} });
         const text = formatGateReport(inputs.baseUrl, report);
         if (!report.passed) {
             throw new Error(
@@ -31,14 +35,16 @@ const healthGateProvider: pulumi.dynamic.ResourceProvider = {
         return {
             id: `gate-${inputs.release}`,
             outs: {
-                ...inputs,
+                ...visible,
                 durationMs: report.durationMs,
-                checks: report.checks.map((c) => ({ name: c.name, attempts: c.attempts, latencyMs: c.last?.latencyMs ?? 0 })),
+                checks: report.checks.map((c) => ({ name: c.name, result: c.result, attempts: c.attempts, latencyMs: c.last?.latencyMs ?? 0, ...(c.reason ? { reason: c.reason } : {}) })),
+                leftovers: report.leftovers,
                 report: text,
             },
         };
     },
     async diff(_id: string, olds: GateInputs, news: GateInputs): Promise<pulumi.dynamic.DiffResult> {
+        // Secrets are left out on purpose: rotating the smoke password does not re-run the gate.
         const replaces = (["release", "baseUrl", "spec"] as const).filter(
             (k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
         );
@@ -53,10 +59,32 @@ const healthGateProvider: pulumi.dynamic.ResourceProvider = {
  */
 export class HealthGate extends pulumi.dynamic.Resource {
     declare readonly durationMs: pulumi.Output<number>;
-    declare readonly checks: pulumi.Output<{ name: string; attempts: number; latencyMs: number }[]>;
+    declare readonly checks: pulumi.Output<{ name: string; result: string; attempts: number; latencyMs: number; reason?: string }[]>;
+    declare readonly leftovers: pulumi.Output<string[]>;
     declare readonly report: pulumi.Output<string>;
 
     constructor(name: string, args: HealthGateArgs, opts?: pulumi.CustomResourceOptions) {
-        super(healthGateProvider, name, { ...args, durationMs: undefined, checks: undefined, report: undefined }, opts, "gatehouse", "HealthGate");
+        super(
+            healthGateProvider,
+            name,
+            { ...args, secrets: gateSecrets(args.spec), durationMs: undefined, checks: undefined, leftovers: undefined, report: undefined },
+            opts,
+            "gatehouse",
+            "HealthGate",
+        );
     }
+}
+
+/**
+ * The secret config keys the bound spec's vars need (e.g. the production smoke
+ * account), read from the stack's config as Pulumi secrets: encrypted in the
+ * state, handed to the provider only to run the gate.
+ */
+function gateSecrets(spec: pulumi.Input<GateSpec>): pulumi.Output<Record<string, string>> {
+    return pulumi.secret(
+        pulumi.output(spec).apply((s) => {
+            const config = new pulumi.Config(pulumi.getProject());
+            return pulumi.all(Object.fromEntries(gateSecretKeys(s as GateSpec).map((key) => [key, config.requireSecret(key)])));
+        }),
+    );
 }

@@ -1,0 +1,32 @@
+-- The routine stand-in's schema, 001-002: the second app's persistence schema
+-- as its alembic revisions 001_initial_persistence_schema and
+-- 002_add_operability_fields leave it (the same as
+-- tests/fixtures/routine-migrations), so checks/routine.schema.yaml holds on
+-- a stand-in database too. Plain SQL for Gatehouse's runner; the real app
+-- migrates with alembic.
+CREATE TABLE users (
+    id         bigserial PRIMARY KEY,
+    kakao_id   text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE exercise_set_states (
+    id          bigserial PRIMARY KEY,
+    user_id     bigint NOT NULL REFERENCES users (id),
+    target_date date   NOT NULL,
+    state       text   NOT NULL
+);
+CREATE INDEX ix_exercise_set_states_user_date ON exercise_set_states (user_id, target_date);
+CREATE TABLE notifications (
+    id              bigserial PRIMARY KEY,
+    user_id         bigint NOT NULL REFERENCES users (id),
+    idempotency_key text   NOT NULL,
+    CONSTRAINT uq_notifications_idempotency_key UNIQUE (idempotency_key)
+);
+CREATE TABLE webhook_events (
+    id              bigserial PRIMARY KEY,
+    provider        text NOT NULL,
+    event_id        text NOT NULL,
+    idempotency_key text NOT NULL,
+    CONSTRAINT uq_webhook_events_provider_event UNIQUE (provider, event_id),
+    CONSTRAINT uq_webhook_events_provider_idem UNIQUE (provider, idempotency_key)
+);
