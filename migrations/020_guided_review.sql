@@ -1,5 +1,6 @@
--- 020: guided review (복기) — a review per trading day with ordered items, and
--- the streak of consecutive days a user has reviewed.
+-- 020: guided review (복기) — a review per trading day with its items, and
+-- the streak of consecutive days a user has reviewed. (No position column on
+-- the items: the app's real 020 creates none.)
 
 CREATE TABLE guided_reviews (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -15,12 +16,10 @@ CREATE TRIGGER guided_reviews_set_updated_at BEFORE UPDATE ON guided_reviews
 
 CREATE TABLE guided_review_items (
     id        uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    review_id uuid    NOT NULL REFERENCES guided_reviews (id) ON DELETE CASCADE,
-    position  integer NOT NULL CHECK (position >= 0),
-    trade_id  bigint  REFERENCES trades (id) ON DELETE SET NULL,
-    question  text    NOT NULL,
-    answer    text,
-    CONSTRAINT guided_review_items_review_position_key UNIQUE (review_id, position)
+    review_id uuid   NOT NULL REFERENCES guided_reviews (id) ON DELETE CASCADE,
+    trade_id  bigint REFERENCES trades (id) ON DELETE SET NULL,
+    question  text   NOT NULL,
+    answer    text
 );
 
 CREATE TABLE user_streaks (

@@ -3,8 +3,8 @@
 
 ALTER TABLE users ADD COLUMN ai_allowlisted boolean NOT NULL DEFAULT false;
 
--- The allowlist is small; a partial index keeps the lookup cheap.
-CREATE INDEX users_ai_allowlisted_idx ON users (id) WHERE ai_allowlisted;
+-- The allowlist is small; a partial index keeps the lookup cheap. The name is the app's own.
+CREATE INDEX idx_users_ai_allowlisted_true ON users (ai_allowlisted) WHERE ai_allowlisted = true;
 
 -- Monthly AI usage per user, checked against AI_SERVICE_MONTHLY_CAP.
 CREATE TABLE ai_usage_monthly (

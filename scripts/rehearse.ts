@@ -1,7 +1,11 @@
 import { rehearseCommand, rehearseMigrations } from "../components/release/rehearsal";
 import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
 
-const USAGE = "npm run rehearse -- --snapshot <file> (--dir <dir> [--baseline <version>] | --command <migration command>) [--database-url <url>]";
+const USAGE = [
+    "npm run rehearse -- --snapshot <file> --dir <dir> [--baseline <version>] [--database-url <url>]",
+    "       npm run rehearse -- --snapshot <file> --command <migration command> --head <revision> [--history-command <cmd>]",
+    "            [--revision-table <t>] [--revision-column <c>] [--url-env <NAME>] [--url-scheme <scheme>] [--database-url <url>]",
+].join("\n");
 
 runCli("rehearse", async () => {
     const { values } = parseCli(USAGE, {
@@ -9,6 +13,12 @@ runCli("rehearse", async () => {
         dir: { type: "string" },
         baseline: { type: "string" },
         command: { type: "string" },
+        head: { type: "string" },
+        "history-command": { type: "string" },
+        "revision-table": { type: "string", default: "alembic_version" },
+        "revision-column": { type: "string", default: "version_num" },
+        "url-env": { type: "string", default: "DATABASE_URL" },
+        "url-scheme": { type: "string", default: "postgres" },
         release: { type: "string" },
         "database-url": { type: "string" },
     });
@@ -16,7 +26,18 @@ runCli("rehearse", async () => {
     const snapshot = required(values.snapshot, "--snapshot", USAGE);
     const log = (line: string) => console.log(line);
     if (values.command) {
-        await rehearseCommand({ databaseUrl, snapshot, command: values.command, log });
+        // Command mode: the same revision check as the real migration step, on the scratch copy.
+        await rehearseCommand({
+            databaseUrl,
+            snapshot,
+            command: values.command,
+            head: required(values.head, "--head", USAGE),
+            historyCommand: values["history-command"],
+            revision: { table: values["revision-table"]!, column: values["revision-column"]! },
+            urlEnv: values["url-env"],
+            urlScheme: values["url-scheme"],
+            log,
+        });
         return;
     }
     await rehearseMigrations({ databaseUrl, snapshot, dir: required(values.dir, "--dir", USAGE), baseline: values.baseline, release: values.release, log });

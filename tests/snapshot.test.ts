@@ -27,8 +27,8 @@ async function seedData(url: string): Promise<void> {
     await sql(url, `INSERT INTO trades (user_id, exchange, symbol, side, price, quantity, executed_at)
                     SELECT id, 'upbit', 'KRW-BTC', 'buy', 91234567.12345678, 0.001, now() - (g || ' hours')::interval
                       FROM users, generate_series(1, 500) g`);
-    await sql(url, `INSERT INTO runs (user_id, kind, status) SELECT id, 'sync_binance', 'succeeded' FROM users`);
-    await sql(url, `INSERT INTO summary_packs (user_id, source_run_id, range, payload) SELECT user_id, id, '30d', '{"pnl": 1.5, "note": "세미콜론;"}' FROM runs`);
+    await sql(url, `INSERT INTO runs (user_id, status) SELECT id, 'succeeded' FROM users`);
+    await sql(url, `INSERT INTO summary_packs (user_id, source_run_id, range, payload) SELECT user_id, run_id, '30d', '{"pnl": 1.5, "note": "세미콜론;"}' FROM runs`);
 }
 
 describe("snapshots (real pg_dump / pg_restore)", () => {
@@ -100,25 +100,4 @@ describe("snapshots (real pg_dump / pg_restore)", () => {
     });
 });
 
-describe("rehearsal of an app's own migration command (real PostgreSQL)", () => {
-    it("runs the command against a scratch copy and reports its failure without touching the database", async () => {
-        const db = await freshDatabase("rehearse_cmd");
-        const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-snapshots-"));
-        try {
-            const fixtures = path.join(__dirname, "fixtures", "routine-migrations");
-            await migrateUp({ databaseUrl: db.url, dir: fixtures, through: "001" });
-            const record = await takeSnapshot({ databaseUrl: db.url, outDir, label: "r" });
-            const { rehearseCommand } = await import("../components/release/rehearsal");
-            const psql = (file: string) => `psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -f ${path.join(fixtures, file)}`;
-            await rehearseCommand({ databaseUrl: db.url, snapshot: record.file, command: psql("002_add_operability_fields.sql") });
-            const realColumns = await sql(db.url, "SELECT 1 FROM information_schema.columns WHERE table_name = 'notifications' AND column_name = 'reason_code'");
-            assert.equal(realColumns.length, 0, "the real database is untouched");
-            await assert.rejects(
-                rehearseCommand({ databaseUrl: db.url, snapshot: record.file, command: psql("001_initial_persistence_schema.sql") }),
-                /rehearsal failed on a copy of the release snapshot, the real database was not touched: `psql .*` exited with 3: psql:.*001_initial_persistence_schema\.sql:7: ERROR:  relation "users" already exists/,
-            );
-        } finally {
-            await db.drop();
-        }
-    });
-});
+// The rehearsal of an app's own migration command (alembic): tests/revision.test.ts.

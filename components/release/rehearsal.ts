@@ -1,9 +1,9 @@
-import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import { Client } from "pg";
 import { databaseName, urlForDatabase } from "./pgTools";
 import { compareVersions } from "./migrationFiles";
 import { RunResult, migrateUp, migrationStatus } from "./runner";
+import { ALEMBIC, CommandMigrationOptions, readRevision, runCommandMigration } from "./revision";
 import { restoreSnapshot } from "./snapshot";
 
 /**
@@ -53,16 +53,23 @@ export async function rehearseMigrations(options: RehearsalOptions): Promise<Run
     });
 }
 
-/** Runs an app's own migration command (e.g. alembic upgrade head) against a scratch copy. */
-export function rehearseCommand(options: { databaseUrl: string; snapshot: string; command: string; log?: (line: string) => void }): Promise<void> {
-    return withScratchCopy(options.databaseUrl, options.snapshot, async (scratchUrl) => {
-        try {
-            const out = execFileSync("/bin/sh", ["-c", options.command], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DATABASE_URL: scratchUrl } });
-            if (out.trim()) options.log?.(out.trim());
-        } catch (err: any) {
-            throw new Error(`\`${options.command}\` exited with ${err.status}: ${String(err.stderr || err.stdout || err.message).trim()}`);
-        }
-        options.log?.("rehearsal: the migration command succeeds on a copy of the release snapshot");
+/**
+ * The app's own migration command (e.g. alembic upgrade head) against a
+ * scratch copy, with the same proof as the real step (revision.ts): the
+ * history is continuous, and afterwards the copy itself is at the expected
+ * head. A command that migrates some other database (an env.py falling back to
+ * SQLite) fails here, before the real database is touched.
+ */
+export async function rehearseCommand(options: { snapshot: string } & CommandMigrationOptions): Promise<void> {
+    const { snapshot, ...migration } = options;
+    const current = await readRevision(options.databaseUrl, options.revision ?? ALEMBIC);
+    if (current?.length === 1 && current[0] === options.head) {
+        options.log?.(`rehearsal skipped: the database is already at ${options.head}`);
+        return;
+    }
+    return withScratchCopy(options.databaseUrl, snapshot, async (scratchUrl) => {
+        await runCommandMigration({ ...migration, databaseUrl: scratchUrl });
+        options.log?.(`rehearsal: the migration command brings a copy of the release snapshot to ${options.head}`);
     });
 }
 

@@ -1,0 +1,262 @@
+import { spawnSync } from "child_process";
+import { Client } from "pg";
+import { databaseUrlForApp } from "../config/databaseUrl";
+
+/**
+ * Command mode (the app's own migration tool, e.g. alembic): what the tool
+ * did is read back from the target database itself. An exit code 0 proves
+ * nothing: the second app's env.py falls back to a local SQLite file when
+ * DATABASE_URL is missing, so `alembic upgrade head` can succeed having
+ * touched no PostgreSQL at all.
+ */
+
+/** Where the tool records the database's revision (alembic: alembic_version.version_num). */
+export interface RevisionTable {
+    /** [schema.]table */
+    table: string;
+    column: string;
+}
+
+export const ALEMBIC: RevisionTable = { table: "alembic_version", column: "version_num" };
+
+/** The revisions recorded in the database, sorted; undefined when the table does not exist (never migrated). */
+export async function readRevision(databaseUrl: string, where: RevisionTable): Promise<string[] | undefined> {
+    const client = new Client({ connectionString: databaseUrl, application_name: "gatehouse-revision" });
+    await client.connect();
+    try {
+        const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS found", [where.table]);
+        if (!exists.rows[0].found) return undefined;
+        const table = where.table.split(".").map(quoteIdent).join(".");
+        const rows = await client.query(`SELECT ${quoteIdent(where.column)}::text AS revision FROM ${table}`);
+        return rows.rows.map((r) => r.revision as string).sort();
+    } finally {
+        await client.end();
+    }
+}
+
+function quoteIdent(name: string): string {
+    return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function describeRevision(revisions: string[] | undefined, where: RevisionTable): string {
+    if (revisions === undefined) return `none (no ${where.table} table: the tool never migrated this database)`;
+    if (revisions.length === 0) return `none (${where.table} is empty: at base)`;
+    return revisions.join(", ");
+}
+
+/** One line of `alembic history`: `<parents> -> <revision> [(head)] ..., <message>`. */
+export interface HistoryEntry {
+    revision: string;
+    /** Empty for the first revision (`<base>`); two or more for a merge. */
+    parents: string[];
+}
+
+/**
+ * Parses `alembic history` (the default format; it reads only the scripts,
+ * never the database). Lines without " -> " (blank lines, log output) are skipped.
+ */
+export function parseHistory(text: string): HistoryEntry[] {
+    const entries: HistoryEntry[] = [];
+    for (const raw of text.split("\n")) {
+        const line = raw.trim();
+        if (!line.includes(" -> ")) continue;
+        const m = /^(.+?) -> ([^\s,()]+)(?: \([^)]*\))*(?:,.*)?$/.exec(line);
+        if (!m) throw new Error(`cannot read this history line: ${JSON.stringify(line)}`);
+        const parents = m[1] === "<base>" ? [] : m[1].split(",").map((p) => p.trim().replace(/^\(|\)$/g, ""));
+        entries.push({ revision: m[2], parents });
+    }
+    if (entries.length === 0) throw new Error("the history command printed no revision (expected lines like `<base> -> 001_initial, message`)");
+    return entries;
+}
+
+export interface HistoryCheck {
+    /** Every revision from base to the head, parents first. */
+    chain: string[];
+    /** The revisions the migration will apply to this database, parents first. */
+    pending: string[];
+}
+
+/**
+ * The checklist's continuity check (`alembic history`: 001 -> 002): every
+ * parent exists, the history has exactly one head and it is the expected one,
+ * and the database's revision lies on the way to it. Throws naming the break.
+ */
+export function checkHistory(entries: HistoryEntry[], before: string[] | undefined, head: string): HistoryCheck {
+    const byRevision = new Map(entries.map((e) => [e.revision, e]));
+    for (const e of entries) {
+        for (const p of e.parents) {
+            if (!byRevision.has(p)) throw new Error(`the history is not continuous: ${e.revision} revises ${p}, which the history does not contain`);
+        }
+    }
+    const hasChild = new Set(entries.flatMap((e) => e.parents));
+    const heads = entries.map((e) => e.revision).filter((r) => !hasChild.has(r));
+    if (heads.length !== 1) throw new Error(`the history has ${heads.length} heads (${heads.join(", ")}); merge them (alembic merge heads) so one revision is the head`);
+    if (heads[0] !== head) {
+        throw new Error(`the release's history ends at ${heads[0]} but migrationHead is ${head}: set migrationHead to the release's head, or release the code that contains ${head}`);
+    }
+    const chain = ancestry(byRevision, [head]);
+    const done = new Set(ancestry(byRevision, (before ?? []).filter((r) => byRevision.has(r))));
+    for (const r of before ?? []) {
+        if (!byRevision.has(r)) {
+            throw new Error(`the database is at ${r}, which the release's history does not contain (a revision of a newer release, or of another app?); the migration would not know where to start`);
+        }
+    }
+    return { chain, pending: chain.filter((r) => !done.has(r)) };
+}
+
+/** The revisions and all their ancestors, parents before children. */
+function ancestry(byRevision: Map<string, HistoryEntry>, from: string[]): string[] {
+    const out: string[] = [];
+    const seen = new Set<string>();
+    const visit = (r: string) => {
+        if (seen.has(r)) return;
+        seen.add(r);
+        for (const p of byRevision.get(r)?.parents ?? []) visit(p);
+        out.push(r);
+    };
+    from.forEach(visit);
+    return out;
+}
+
+export interface CommandMigrationOptions {
+    /** The target database, as Gatehouse reaches it (postgres://). */
+    databaseUrl: string;
+    command: string;
+    /** The revision the database must be at afterwards. */
+    head: string;
+    /** Prints the revision history (alembic history); checked before the command runs. */
+    historyCommand?: string;
+    revision?: RevisionTable;
+    /** The env var the app reads its database URL from. @default DATABASE_URL */
+    urlEnv?: string;
+    /** The app's URL scheme (postgresql+psycopg). @default postgres */
+    urlScheme?: string;
+    cwd?: string;
+    log?: (line: string) => void;
+}
+
+export interface CommandMigrationReport {
+    before: string[] | undefined;
+    after: string[] | undefined;
+    history?: HistoryCheck;
+}
+
+export class MigrationRevisionError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "MigrationRevisionError";
+    }
+}
+
+/**
+ * Runs the app's migration command against one database and proves from that
+ * database that it worked: records the revision before, checks the history's
+ * continuity (before anything changes), runs the command with the URL in the
+ * app's own env var and form, then reads the revision again. The release
+ * fails unless the command exits 0 AND the database is at the expected head.
+ */
+export async function runCommandMigration(options: CommandMigrationOptions): Promise<CommandMigrationReport> {
+    const where = options.revision ?? ALEMBIC;
+    const log = options.log ?? (() => {});
+    const env = commandEnv(options.databaseUrl, options.urlEnv ?? "DATABASE_URL", options.urlScheme ?? "postgres");
+    const label = `${where.table}.${where.column}`;
+
+    const before = await readRevision(options.databaseUrl, where);
+    log(`revision before (${label}): ${describeRevision(before, where)}`);
+
+    let history: HistoryCheck | undefined;
+    if (options.historyCommand) {
+        const out = runShell(options.historyCommand, env, options.cwd);
+        if (out.status !== 0) throw new MigrationRevisionError(`\`${options.historyCommand}\` exited with ${out.status}; the migration did not run: ${tail(out.output)}`);
+        try {
+            history = checkHistory(parseHistory(out.output), before, options.head);
+        } catch (err: any) {
+            throw new MigrationRevisionError(`${err.message} (from \`${options.historyCommand}\`); the migration did not run`);
+        }
+        log(`history (${options.historyCommand}): <base> -> ${history.chain.join(" -> ")} (head), continuous`);
+        log(`pending for this database: ${history.pending.length > 0 ? history.pending.join(" -> ") : "none"}`);
+    }
+
+    log(`running: ${options.command}  (${options.urlEnv ?? "DATABASE_URL"} as ${options.urlScheme ?? "postgres"}://...)`);
+    const run = runShell(options.command, env, options.cwd);
+    if (run.output.trim()) log(run.output.trim());
+    const after = await readRevision(options.databaseUrl, where);
+    log(`revision after (${label}): ${describeRevision(after, where)}`);
+
+    if (run.status !== 0) {
+        throw new MigrationRevisionError(`\`${options.command}\` exited with ${run.status}; the database is at ${describeRevision(after, where)} (expected ${options.head}): ${tail(run.output)}`);
+    }
+    if (!(after?.length === 1 && after[0] === options.head)) {
+        const found = `\`${options.command}\` exited 0, but ${label} in the target database is ${describeRevision(after, where)}, not the expected head ${options.head}`;
+        const moved = JSON.stringify(before ?? []) !== JSON.stringify(after ?? []);
+        throw new MigrationRevisionError(
+            moved
+                ? `${found}: the command moved it from ${describeRevision(before, where)}; is migrationHead the head of the code it ran?`
+                : `${found}: the command did not migrate this database. Does the tool read its URL from ${options.urlEnv ?? "DATABASE_URL"}? ` +
+                      `(an env.py that falls back to another database when it is missing exits 0 having touched nothing)`,
+        );
+    }
+    log(`revision check passed: the database is at the expected head ${options.head}`);
+    return { before, after, history };
+}
+
+/**
+ * The migration tool's environment: the database URL only under the app's own
+ * name and in its form. Gatehouse's own DATABASE_URL (postgres://) is removed,
+ * so a tool that reads another name finds nothing, as it would in production.
+ */
+export function commandEnv(databaseUrl: string, urlEnv: string, scheme: string, inherited: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+    const env = { ...inherited };
+    delete env.DATABASE_URL;
+    env[urlEnv] = databaseUrlForApp(databaseUrl, scheme);
+    return env;
+}
+
+function runShell(command: string, env: NodeJS.ProcessEnv, cwd?: string): { status: number; output: string } {
+    // One stream, in the order the tool wrote it (its errors among its progress lines).
+    const r = spawnSync("/bin/sh", ["-c", `exec 2>&1\n${command}`], { env, cwd, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 * 1024 * 1024 });
+    if (r.error) return { status: 127, output: r.error.message };
+    return { status: r.status ?? 128, output: r.stdout ?? "" };
+}
+
+function tail(output: string): string {
+    const lines = output.trim().split("\n");
+    return lines.slice(-15).join("\n") || "(no output)";
+}
+
+/** The flags the migration-revision and rehearse CLIs take for a command-mode migration. */
+export function commandMigrationFlags(m: {
+    command: string;
+    head: string;
+    historyCommand: string;
+    revision: RevisionTable;
+    databaseUrl: { env: string; scheme: string };
+}): string[] {
+    return [
+        "--command", m.command,
+        "--head", m.head,
+        ...(m.historyCommand ? ["--history-command", m.historyCommand] : []),
+        "--revision-table", m.revision.table,
+        "--revision-column", m.revision.column,
+        "--url-env", m.databaseUrl.env,
+        "--url-scheme", m.databaseUrl.scheme,
+    ];
+}
+
+/** What the release plan says about a command-mode migration. */
+export function commandMigrationLines(
+    m: { command: string; head: string; historyCommand: string; revision: RevisionTable; databaseUrl: { env: string; scheme: string } },
+    target: "aws" | "local",
+): string[] {
+    const history = !m.historyCommand
+        ? "  history: not checked (migrationHistoryCommand is empty)"
+        : target === "aws"
+          ? `  history: ${m.historyCommand} (printed into the migration task's log before it migrates)`
+          : `  history: ${m.historyCommand} (recorded; must be continuous up to the head, checked before migrating)`;
+    return [
+        `  command: ${m.command}`,
+        `  gets ${m.databaseUrl.env} as ${m.databaseUrl.scheme}://...`,
+        history,
+        `  then ${m.revision.table}.${m.revision.column} must be ${m.head}: read from the database itself, whatever the command's exit code`,
+    ];
+}

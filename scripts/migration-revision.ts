@@ -1,0 +1,111 @@
+// `npm run migration-revision`: command-mode migrations (the app's own tool,
+// e.g. alembic) with the revision read back from the target database itself.
+// Exit codes: 0 done, 1 the migration or the check failed, 2 bad usage.
+import { parseArgs } from "util";
+import { RevisionTable, describeRevision, readRevision, runCommandMigration } from "../components/release/revision";
+
+const USAGE = [
+    "npm run migration-revision -- run --command <cmd> --head <revision> [--history-command <cmd>] [revision and URL flags]",
+    "       npm run migration-revision -- current [--revision-table <t>] [--revision-column <c>] [--database-url <url>]",
+    "       npm run migration-revision -- check --head <revision> [--revision-table <t>] [--revision-column <c>] [--database-url <url>]",
+].join("\n");
+
+const HELP = `usage: ${USAGE}
+
+run      records the database's revision, checks the history's continuity (--history-command),
+         runs the migration command with the database URL in the app's env var and form, then
+         reads the revision again: fails unless the command exits 0 AND the database is at --head.
+current  prints the database's revision (the checklist's \`alembic current\`, read from the table).
+check    fails unless the database is at --head (AWS: after the migration task).
+
+  --command <cmd>           the app's migration command (sh -c), e.g. alembic upgrade head
+  --head <revision>         the revision the database must be at afterwards (stack key migrationHead)
+  --history-command <cmd>   prints the revision history (alembic history); checked before migrating
+  --revision-table <t>      [schema.]table the tool records its revision in   (default alembic_version)
+  --revision-column <c>     its column                                        (default version_num)
+  --url-env <NAME>          env var the command gets the database URL in      (default DATABASE_URL)
+  --url-scheme <scheme>     the URL's scheme for the app, e.g. postgresql+psycopg (default postgres)
+  --database-url <url>      the target database (postgres://); else DATABASE_URL
+  -h, --help                this text
+
+Example:
+  npm run migration-revision -- run --database-url postgres://postgres@127.0.0.1:5432/routine \\
+    --command 'uv run alembic -c apps/backend/alembic.ini upgrade head' \\
+    --history-command 'uv run alembic -c apps/backend/alembic.ini history' \\
+    --head 002_add_operability_fields --url-scheme postgresql+psycopg
+`;
+
+class UsageError extends Error {}
+
+async function main(args: string[]): Promise<void> {
+    let parsed;
+    try {
+        parsed = parseArgs({
+            args,
+            allowPositionals: true,
+            strict: true,
+            options: {
+                command: { type: "string" },
+                head: { type: "string" },
+                "history-command": { type: "string" },
+                "revision-table": { type: "string", default: "alembic_version" },
+                "revision-column": { type: "string", default: "version_num" },
+                "url-env": { type: "string", default: "DATABASE_URL" },
+                "url-scheme": { type: "string", default: "postgres" },
+                "database-url": { type: "string" },
+                help: { type: "boolean", short: "h" },
+            },
+        });
+    } catch (err: any) {
+        throw new UsageError(err.message);
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+        process.stdout.write(HELP);
+        return;
+    }
+    const action = positionals[0];
+    if (!["run", "current", "check"].includes(action ?? "")) throw new UsageError(action ? `unknown command ${JSON.stringify(action)}` : "a command is required: run, current or check");
+    const databaseUrl = values["database-url"] ?? process.env.DATABASE_URL;
+    if (!databaseUrl) throw new UsageError("no database: pass --database-url <url> or set DATABASE_URL");
+    const where: RevisionTable = { table: values["revision-table"]!, column: values["revision-column"]! };
+    const need = (value: string | undefined, flag: string) => {
+        if (!value) throw new UsageError(`${flag} is required for ${action}`);
+        return value;
+    };
+    const log = (line: string) => console.log(line);
+
+    if (action === "current") {
+        log(`revision (${where.table}.${where.column}): ${describeRevision(await readRevision(databaseUrl, where), where)}`);
+        return;
+    }
+    if (action === "check") {
+        const head = need(values.head, "--head");
+        const revision = await readRevision(databaseUrl, where);
+        log(`revision (${where.table}.${where.column}): ${describeRevision(revision, where)}`);
+        if (!(revision?.length === 1 && revision[0] === head)) {
+            throw new Error(`the database is not at the expected head ${head} (${where.table}.${where.column}: ${describeRevision(revision, where)}): the migration did not reach this database`);
+        }
+        log(`revision check passed: the database is at the expected head ${head}`);
+        return;
+    }
+    await runCommandMigration({
+        databaseUrl,
+        command: need(values.command, "--command"),
+        head: need(values.head, "--head"),
+        historyCommand: values["history-command"],
+        revision: where,
+        urlEnv: values["url-env"],
+        urlScheme: values["url-scheme"],
+        log,
+    });
+}
+
+main(process.argv.slice(2)).then(
+    () => process.stdout.write("", () => process.exit(0)),
+    (err: any) => {
+        const usage = err instanceof UsageError;
+        process.stderr.write(`migration-revision: ${err?.message ?? err}${usage ? `\nusage: ${USAGE}\n(--help for details)` : ""}\n`);
+        process.exit(usage ? 2 : 1);
+    },
+);
