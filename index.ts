@@ -8,8 +8,13 @@ import { planRelease } from "./components/release/plan";
 // under fresh mocks. Config -> components -> outputs, nothing else.
 export = async function gatehouse() {
     const config = readConfig();
+    // AWS: the promotions so far (an SSM parameter) tell a new release from a return to an earlier one.
+    // Loaded only for AWS stacks: the local target's every preview and up would otherwise pay for it.
+    const aws = config.target === "aws" ? await import("./components/aws/releaseLedger") : undefined;
+    const history = aws ? await aws.readReleaseHistory(config.app) : undefined;
+    const awsRollback = aws && history ? { returning: aws.releaseKind(config, history).returning, lines: aws.awsRollbackPlanLines(config, history) } : undefined;
     // The review step: fails preview on an unreviewed destructive migration, prints the plan.
-    const plan = await planRelease(config, config.target === "local" ? localDatabaseUrl(config) : undefined);
+    const plan = await planRelease(config, config.target === "local" ? localDatabaseUrl(config) : undefined, awsRollback);
     if (pulumi.runtime.isDryRun()) pulumi.log.info(plan.text);
     const app = new App(config.app, { config });
     const outputs = {
@@ -30,9 +35,8 @@ export = async function gatehouse() {
             gateReport: local.pipeline.gate.report,
         };
     }
-    // Loaded only for AWS stacks: the local target's every preview and up would otherwise pay for it.
     const { AwsPlatform } = await import("./components/aws/platform");
-    const platform = new AwsPlatform(config.app, { config, region: new pulumi.Config("aws").require("region") }, { parent: app });
+    const platform = new AwsPlatform(config.app, { config, region: new pulumi.Config("aws").require("region"), history: history ?? [] }, { parent: app });
     return {
         ...outputs,
         appUrl: platform.url,

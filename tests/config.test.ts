@@ -59,21 +59,17 @@ describe("configuration", () => {
         assert.deepEqual(run.outputs.envNames.frontend.derived, ["NEXT_PUBLIC_API_BASE_URL"]);
     });
 
-    it("the second app's stack file loads too, with its guardrails as env", async () => {
+    it("the second app's stack file loads too, passing only what its deployed version reads", async () => {
         const run = await runStack("routine-prod");
         assert.equal(run.outputs.app, "routine");
-        assert.deepEqual(Object.keys(run.outputs.envNames).sort(), ["backend", "worker"]);
-        assert.deepEqual(run.outputs.envNames.worker.derived, ["DATABASE_URL", "REDIS_URL"]);
-        assert.ok(run.outputs.envNames.backend.plain.includes("LLM_ENABLED"));
-        // The LLM is off by guardrail, so its provider key is neither required nor passed.
-        assert.ok(!run.outputs.envNames.backend.secret.includes("OPENAI_API_KEY"));
+        // No worker, no Redis, no invented env names: the deployed version has none of them (checklistGaps says so).
+        assert.deepEqual(Object.keys(run.outputs.envNames).sort(), ["backend"]);
+        assert.deepEqual(run.outputs.envNames.backend.derived, ["DATABASE_URL"]);
         const { settings } = validateStack("routine-prod");
-        assert.deepEqual(settings.services.backend.env, {
-            APP_ENV: "production",
-            LLM_ENABLED: "false",
-            PLAN_FORCE_RULE_FALLBACK: "true",
-            NOTIFICATION_SEND_CAP_PER_HOUR: "200",
-        });
+        assert.deepEqual(settings.services.backend.env, {});
+        assert.deepEqual(settings.secretNames, []);
+        assert.equal(settings.databaseUrlScheme, "postgresql+psycopg");
+        assert.ok(settings.checklistGaps.some((g) => g.startsWith("REDIS_URL")));
     });
 
     it("dropping three required secrets yields one error naming all three, each with its fix command", async () => {
@@ -203,7 +199,7 @@ describe("configuration", () => {
     });
 
     it("demands the LLM key once the guardrail switches the LLM back on", () => {
-        const { problems } = validateStack("routine-prod", { set: { llmEnabled: true }, omitSecrets: ["OPENAI_API_KEY"] });
+        const { problems } = validateStack("routine-prod", { set: { llmEnabled: true, llmProviderKeys: ["OPENAI_API_KEY"] }, omitSecrets: ["OPENAI_API_KEY"] });
         assert.deepEqual(problems.map((p) => [p.key, p.fix]), [
             ["OPENAI_API_KEY", "pulumi config set --stack routine-prod --secret OPENAI_API_KEY <value>"],
         ]);

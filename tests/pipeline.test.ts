@@ -1,4 +1,6 @@
 import { strict as assert } from "assert";
+import * as path from "path";
+import { readGateSpec } from "../components/release/gateSpec";
 import { echo, isSecretValue } from "./harness/mocks";
 import { runStack } from "./harness/program";
 
@@ -43,12 +45,30 @@ describe("release pipeline resources", () => {
         assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --label local-1 --keep 10 --reuse");
     });
 
-    it("runs the app's own migration command in command mode, rehearsed on the snapshot", async () => {
-        const run = await runStack("local", { set: { migrationMode: "command", migrationCommand: "uv run alembic upgrade head" } });
+    it("runs the app's own migration command in command mode through the revision check, rehearsed on the snapshot", async () => {
+        const run = await runStack("local", {
+            set: {
+                migrationMode: "command",
+                migrationCommand: "uv run alembic upgrade head",
+                migrationHistoryCommand: "uv run alembic history",
+                migrationHead: "002_add_operability_fields",
+                databaseUrlScheme: "postgresql+psycopg",
+            },
+        });
         const names = run.ofType(COMMAND).map((r) => r.name);
         assert.deepEqual(names.slice(0, 3), ["kifu-release-snapshot", "kifu-release-rehearsal", "kifu-release-migrate"]);
-        assert.equal(run.get(COMMAND, "kifu-release-migrate").inputs.create, "uv run alembic upgrade head");
-        assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node --liftoff-only \.gatehouse\/build\/rehearse\.js --command 'uv run alembic upgrade head' --snapshot /);
+        const flags =
+            "--command 'uv run alembic upgrade head' --head 002_add_operability_fields --history-command 'uv run alembic history' " +
+            "--revision-table alembic_version --revision-column version_num --url-env DATABASE_URL --url-scheme postgresql+psycopg";
+        assert.equal(run.get(COMMAND, "kifu-release-migrate").inputs.create, `node --liftoff-only .gatehouse/build/migration-revision.js run ${flags}`);
+        assert.equal(run.get(COMMAND, "kifu-release-rehearsal").inputs.create.startsWith(`node --liftoff-only .gatehouse/build/rehearse.js ${flags} --snapshot `), true);
+    });
+
+    it("refuses command mode without the head the database must reach, naming the key and its fix", async () => {
+        await assert.rejects(runStack("local", { set: { migrationMode: "command", migrationCommand: "uv run alembic upgrade head" } }), (err: any) => {
+            assert.deepEqual(err.problems.map((p: any) => [p.key, p.fix]), [["migrationHead", "pulumi config set --stack local migrationHead <revision>"]]);
+            return true;
+        });
     });
 
     it("passes the gate spec, release and the candidate slot's address to the health gate", async () => {
@@ -60,7 +80,12 @@ describe("release pipeline resources", () => {
         assert.equal(gate.inputs.baseUrl, "http://127.0.0.1:8183");
         assert.equal(gate.inputs.release, "local-1");
         assert.equal(gate.inputs.spec.checks[0].name, "health");
-        assert.equal(gate.inputs.spec.checks.length, 13);
+        assert.equal(gate.inputs.spec.checks.length, readGateSpec(path.join(__dirname, "..", "checks", "kifu.smoke.yaml")).checks.length);
+        // Bound to the stack: the facts its `when`s read, as Pulumi.local.yaml sets them.
+        assert.deepEqual(gate.inputs.spec.stack, { config: { environment: "development" }, env: { AI_REQUIRE_ALLOWLIST: "true", APP_ENV: "development" } });
+        // The local stack registers its own smoke user: no secret needed, still passed as a (empty) secret.
+        assert.ok(isSecretValue(gate.inputs.secrets));
+        assert.deepEqual(gate.inputs.secrets.value, {});
         assert.equal(typeof gate.inputs.__provider, "string");
     });
 

@@ -3,10 +3,12 @@ import { ConfigError } from "./problems";
 import * as path from "path";
 import { PROJECT_FILE, readProjectFile } from "./declarations";
 import { Settings, validateConfig } from "./validate";
+import { databaseUrlForApp } from "./databaseUrl";
 
 export { ConfigError, ConfigProblem } from "./problems";
-export { Role, ROLES, ServiceSettings, Settings, ReleaseSettings, MigrationSettings, LocalSettings, AwsSettings, Slot, validateConfig, neededSecrets, secretsNamedByStackFile } from "./validate";
+export { Role, ROLES, ServiceSettings, Settings, ReleaseSettings, MigrationSettings, CommandMigrationSettings, LocalSettings, AwsSettings, Slot, validateConfig, neededSecrets, secretsNamedByStackFile } from "./validate";
 export { readProjectFile, PROJECT_FILE } from "./declarations";
+export { databaseUrlForApp } from "./databaseUrl";
 
 /** The stack's validated configuration; secret values only as Pulumi secrets. */
 export interface GatehouseConfig extends Settings {
@@ -15,6 +17,8 @@ export interface GatehouseConfig extends Settings {
     projectDir: string;
     /** localDatabaseUrl as a secret, when set. */
     localDatabaseUrl?: pulumi.Output<string>;
+    /** localRedisUrl as a secret, when set (up:local sets it for stacks with redisEnabled). */
+    localRedisUrl?: pulumi.Output<string>;
 }
 
 // The SDK keeps "which keys were stored encrypted" behind this internal
@@ -41,9 +45,21 @@ export function readConfig(): GatehouseConfig {
     const projectDir = path.dirname(PROJECT_FILE);
     const { settings, problems } = validateConfig({ stack, project, values, secretKeys, projectDir });
     if (problems.length > 0) throw new ConfigError(stack, problems);
+    // A deliberate break of a production rule is never silent: every preview and update says so.
+    for (const o of settings.productionOverrides) pulumi.log.warn(`production rule overridden: ${o.rule} (${o.where}); reason: ${o.reason}`);
 
     const config = new pulumi.Config(project.name);
     const secrets = Object.fromEntries(settings.secretNames.map((name) => [name, config.requireSecret(name)]));
     const localDatabaseUrl = settings.local.externalDatabase ? config.requireSecret("localDatabaseUrl") : undefined;
-    return { ...settings, secrets, projectDir, localDatabaseUrl };
+    const localRedisUrl = values.localRedisUrl ? config.requireSecret("localRedisUrl") : undefined;
+    return { ...settings, secrets, projectDir, localDatabaseUrl, localRedisUrl };
+}
+
+/**
+ * The database URL in the app's form (databaseUrlForApp with the stack's
+ * databaseUrlScheme), for a URL that may not be known yet. Stays secret when
+ * the URL is: an Output keeps its secret flag through `apply`.
+ */
+export function appDatabaseUrl(config: Pick<Settings, "databaseUrlScheme">, url: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.output(url).apply((u) => databaseUrlForApp(u, config.databaseUrlScheme));
 }

@@ -48,6 +48,10 @@ export const configSchema = z.object({
     apiBaseUrlEnv: optionalEnvName,
 
     databaseUrlEnv: envName,
+    // SQLAlchemy names the dialect "postgresql" (its "postgres" alias is gone since 1.4), optionally with a driver.
+    databaseUrlScheme: z.string().regex(/^(postgres|postgresql(\+[a-z][a-z0-9_]*)?)$/, {
+        error: "must be postgres, postgresql or postgresql+<driver> (e.g. postgresql+psycopg)",
+    }),
     redisEnabled: z.boolean(),
     redisUrlEnv: envName,
 
@@ -59,6 +63,9 @@ export const configSchema = z.object({
     productionForbiddenEnv: z.array(
         z.string().regex(/^[A-Z_*][A-Z0-9_*]*$/, { error: "must be an env var name pattern (A-Z, 0-9, _, *)" }),
     ),
+    productionOverrides: z.array(
+        z.string().regex(/^[A-Z_][A-Z0-9_]*: \S.*$/, { error: 'must be "NAME: reason" (the incident, and who decided)' }),
+    ),
 
     llmEnabled: z.boolean(),
     llmProviderKeys: envNames,
@@ -67,10 +74,15 @@ export const configSchema = z.object({
     ruleFallbackEnv: optionalEnvName,
     notificationSendCap: z.number().int().min(0),
     notificationSendCapEnv: optionalEnvName,
+    checklistGaps: z.array(z.string().regex(/^[^:\n]+: \S[^\n]*$/, { error: 'must be "item: why", e.g. "REDIS_URL: this version uses no Redis"' })),
 
     migrationMode: z.enum(["runner", "command", "none"]),
     migrationsDir: z.string().min(1),
     migrationCommand: z.string(),
+    migrationHead: z.string().regex(/^[A-Za-z0-9_.-]*$/, { error: "must be a revision id (letters, digits, _ . -), e.g. 002_add_operability_fields" }),
+    migrationHistoryCommand: z.string(),
+    migrationRevisionTable: z.string().regex(/^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a table name, optionally schema-qualified (e.g. alembic_version)" }),
+    migrationRevisionColumn: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a column name (e.g. version_num)" }),
     migrationBaseline: z.union([z.literal(""), z.string().regex(/^\d+$/, { error: "must be a migration version number, e.g. 019" })]),
     rehearsal: z.boolean(),
     schemaExpectations: z.string(),
@@ -78,6 +90,7 @@ export const configSchema = z.object({
     snapshotKeep: z.number().int().min(1),
 
     localDatabaseUrl: z.union([z.literal(""), z.string().regex(/^postgres(ql)?:\/\//, { error: "must be a postgres:// URL" })]),
+    localRedisUrl: z.union([z.literal(""), z.string().regex(/^rediss?:\/\//, { error: "must be a redis:// or rediss:// URL" })]),
     localPostgresPort: port,
     localAppCommand: z.string(),
     localAppPort: port,

@@ -1,10 +1,10 @@
 import * as path from "path";
 import { GateSpec } from "../release/gate";
-import { readGateSpec } from "../release/gateSpec";
+import { bindGateSpec, readGateSpec } from "../release/gateSpec";
 import { MigrationFile, readMigrationDir } from "../release/migrationFiles";
 import { readExpectations } from "../release/verify";
 import { ConfigProblem, FixCommands } from "./problems";
-import { DecodedValue, ProjectFile, decodeValue } from "./declarations";
+import { DecodedValue, PROJECT_FILE, ProjectFile, decodeValue, readProjectFile } from "./declarations";
 import { PlainConfig, configSchema } from "./schema";
 
 export type Role = "backend" | "worker" | "frontend";
@@ -35,11 +35,23 @@ export interface Settings {
     release: string;
     services: Record<Role, ServiceSettings>;
     databaseUrlEnv: string;
+    /** Scheme of the database URL the app gets (databaseUrlForApp), e.g. postgresql+psycopg. */
+    databaseUrlScheme: string;
     redis: { enabled: boolean; urlEnv: string };
     apiBaseUrlEnv: string;
-    guardrails: { llmEnabled: boolean; ruleFallbackForced: boolean; notificationSendCap: number };
+    guardrails: {
+        llmEnabled: boolean;
+        ruleFallbackForced: boolean;
+        notificationSendCap: number;
+        /** The env var that carries each guardrail to the app; "" = none does. */
+        env: { llmEnabled: string; ruleFallbackForced: string; notificationSendCap: string };
+    };
+    /** Checklist items the deployed version does not support yet, "item: why" (the plan lists them). */
+    checklistGaps: string[];
     /** Every secret config key the stack needs, sorted. */
     secretNames: string[];
+    /** Production rules this stack breaks on purpose (productionOverrides): logged, and listed by the plan. */
+    productionOverrides: ProductionOverride[];
     releaseSteps: ReleaseSettings;
     local: LocalSettings;
     aws: AwsSettings;
@@ -66,8 +78,34 @@ export interface AwsSettings {
 
 export type MigrationSettings =
     | { mode: "runner"; dir: string; files: MigrationFile[]; baseline?: string }
-    | { mode: "command"; command: string }
+    | CommandMigrationSettings
     | { mode: "none" };
+
+/** The app's own migration tool (e.g. alembic), and how Gatehouse checks what it did. */
+export interface CommandMigrationSettings {
+    mode: "command";
+    command: string;
+    /** The revision the database must be at afterwards. */
+    head: string;
+    /** Prints the tool's revision history (alembic history); empty = not checked. */
+    historyCommand: string;
+    /** Where the tool records the database's revision. */
+    revision: { table: string; column: string };
+    /** The env var and scheme the command gets the database URL in (the app's own). */
+    databaseUrl: { env: string; scheme: string };
+}
+
+/** A production rule broken deliberately for an incident. */
+export interface ProductionOverride {
+    /** The env var, e.g. NEXT_PUBLIC_APP_MODE. */
+    name: string;
+    /** Where it is set, e.g. frontendEnv[0]. */
+    where: string;
+    /** The rule it breaks and the value it has instead. */
+    rule: string;
+    /** Why, from productionOverrides: the incident and who decided. */
+    reason: string;
+}
 
 export interface ReleaseSettings {
     migrations: MigrationSettings;
@@ -116,13 +154,17 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
     const services = collectServices(cfg);
 
     checkServiceEnv(cfg, services, fix, problems);
-    if (cfg.environment === "production") checkProductionRules(cfg, services, fix, problems);
+    const productionOverrides = checkProductionRules(cfg, services, fix, problems);
     checkAwsTarget(cfg, fix, problems);
 
     const secretNames = neededSecrets(cfg);
     checkSecretValues(input, secretNames, fix, problems);
-    checkUnknownKeys(input, cfg, fix, problems);
-    const releaseSteps = readReleaseSettings(input, cfg, fix, problems);
+    // Read first, reported after the unknown keys as before: the gate spec names secret keys of its own.
+    const releaseProblems: ConfigProblem[] = [];
+    const releaseSteps = readReleaseSettings(input, cfg, fix, releaseProblems);
+    const gateSecrets = bindGateToStack(input, cfg, services, releaseSteps, fix, releaseProblems);
+    checkUnknownKeys(input, cfg, fix, problems, gateSecrets);
+    problems.push(...releaseProblems);
     checkLocalTarget(input, cfg, fix, problems);
 
     return {
@@ -135,14 +177,18 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
             release: cfg.release,
             services: Object.fromEntries(services.map((s) => [s.role, s.settings])) as Record<Role, ServiceSettings>,
             databaseUrlEnv: cfg.databaseUrlEnv,
+            databaseUrlScheme: cfg.databaseUrlScheme,
             redis: { enabled: cfg.redisEnabled, urlEnv: cfg.redisUrlEnv },
             apiBaseUrlEnv: cfg.apiBaseUrlEnv,
             guardrails: {
                 llmEnabled: cfg.llmEnabled,
                 ruleFallbackForced: cfg.ruleFallbackForced,
                 notificationSendCap: cfg.notificationSendCap,
+                env: { llmEnabled: cfg.llmEnabledEnv, ruleFallbackForced: cfg.ruleFallbackEnv, notificationSendCap: cfg.notificationSendCapEnv },
             },
+            checklistGaps: cfg.checklistGaps,
             secretNames,
+            productionOverrides,
             releaseSteps,
             aws: {
                 liveSlot: cfg.liveSlot,
@@ -195,7 +241,21 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
         if (!cfg.migrationCommand) {
             problems.push({ key: "migrationCommand", problem: "is required while migrationMode is command", fix: fix.set("migrationCommand", "'<command>'") });
         }
-        migrations = { mode: "command", command: cfg.migrationCommand };
+        if (!cfg.migrationHead) {
+            problems.push({
+                key: "migrationHead",
+                problem: "is required while migrationMode is command: the revision the database must be at afterwards (e.g. alembic heads prints it); the command's exit code alone cannot tell",
+                fix: fix.set("migrationHead", "<revision>"),
+            });
+        }
+        migrations = {
+            mode: "command",
+            command: cfg.migrationCommand,
+            head: cfg.migrationHead,
+            historyCommand: cfg.migrationHistoryCommand,
+            revision: { table: cfg.migrationRevisionTable, column: cfg.migrationRevisionColumn },
+            databaseUrl: { env: cfg.databaseUrlEnv, scheme: cfg.databaseUrlScheme },
+        };
     }
     const expectationsFile = cfg.schemaExpectations ? resolve(cfg.schemaExpectations) : undefined;
     if (expectationsFile) attempt("schemaExpectations", cfg.schemaExpectations, () => readExpectations(expectationsFile));
@@ -205,6 +265,20 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
         checks: [{ name: "health", request: { method: "GET", path: cfg.backendHealthPath }, expect: { status: 200 }, repeat: 2 }],
     };
     return { migrations, rehearsal: cfg.rehearsal, expectationsFile, gate, snapshotKeep: cfg.snapshotKeep };
+}
+
+/**
+ * Binds the gate spec to this stack (the facts its `when`s read: config keys
+ * and the backend's plain env) and checks the secrets its vars need here.
+ * Returns every secret key the spec names, which are Gatehouse keys of this stack.
+ */
+function bindGateToStack(input: ConfigInput, cfg: PlainConfig, services: ServiceDraft[], steps: ReleaseSettings, fix: FixCommands, problems: ConfigProblem[]): string[] {
+    const backend = services.find((s) => s.role === "backend")!.settings;
+    const bound = bindGateSpec(steps.gate, { config: cfg, env: backend.env, hiddenEnv: [...backend.secretEnv, ...backend.derivedEnv] });
+    steps.gate = bound.spec;
+    for (const problem of bound.problems) problems.push({ key: "gateSpec", problem: `${cfg.gateSpec}: ${problem}`, fix: `edit ${cfg.gateSpec}` });
+    checkSecretValues(input, bound.secrets, fix, problems);
+    return bound.allSecrets;
 }
 
 function checkLocalTarget(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
@@ -218,6 +292,9 @@ function checkLocalTarget(input: ConfigInput, cfg: PlainConfig, fix: FixCommands
         if (password) {
             problems.push({ key: "localDatabaseUrl", problem: "holds a password in plaintext; set it as a secret", fix: fix.setSecret("localDatabaseUrl") });
         }
+    }
+    if (cfg.localRedisUrl && !input.secretKeys.has("localRedisUrl")) {
+        problems.push({ key: "localRedisUrl", problem: "is a connection string; set it as a secret", fix: fix.setSecret("localRedisUrl") });
     }
     if (cfg.target === "local" && !cfg.localAppCommand) {
         problems.push({ key: "localAppCommand", problem: "is required on the local target (the command that starts the app)", fix: fix.set("localAppCommand", "'<command>'") });
@@ -454,7 +531,38 @@ function derivedFrom(cfg: PlainConfig, name: string): string {
     return "the backend's public URL";
 }
 
-function checkProductionRules(cfg: PlainConfig, services: ServiceDraft[], fix: FixCommands, problems: ConfigProblem[]): void {
+/**
+ * The production rules (productionEnv, productionForbiddenEnv). A broken rule
+ * is a problem unless productionOverrides names its variable with a reason:
+ * then it is returned, to be logged and shown in the plan. An override that
+ * breaks nothing is a problem too, so none outlives its incident.
+ */
+function checkProductionRules(cfg: PlainConfig, services: ServiceDraft[], fix: FixCommands, problems: ConfigProblem[]): ProductionOverride[] {
+    const overrides = new Map(cfg.productionOverrides.map((entry, index) => [entry.slice(0, entry.indexOf(":")), { reason: entry.slice(entry.indexOf(":") + 1).trim(), index, used: false }]));
+    const applied: ProductionOverride[] = [];
+    const broken: { name: string; problem: ConfigProblem }[] = [];
+    if (cfg.environment === "production") checkProductionEnv(cfg, services, fix, (name, problem) => broken.push({ name, problem }));
+    for (const { name, problem } of broken) {
+        const override = overrides.get(name);
+        if (!override) {
+            problems.push(problem);
+            continue;
+        }
+        override.used = true;
+        applied.push({ name, where: problem.key, rule: problem.problem, reason: override.reason });
+    }
+    for (const [name, o] of overrides) {
+        if (o.used) continue;
+        problems.push({
+            key: `productionOverrides[${o.index}]`,
+            problem: `${name} breaks no production rule${cfg.environment === "production" ? "" : ` (environment is ${cfg.environment})`}; remove the override`,
+            fix: fix.removePath(`productionOverrides[${o.index}]`),
+        });
+    }
+    return applied;
+}
+
+function checkProductionEnv(cfg: PlainConfig, services: ServiceDraft[], fix: FixCommands, report: (name: string, problem: ConfigProblem) => void): void {
     const expected = new Map(
         cfg.productionEnv.map((entry) => {
             const at = entry.indexOf("=");
@@ -468,14 +576,14 @@ function checkProductionRules(cfg: PlainConfig, services: ServiceDraft[], fix: F
             const where = `${s.role}Env[${e.index}]`;
             const want = expected.get(e.name);
             if (want !== undefined && e.value !== want) {
-                problems.push({
+                report(e.name, {
                     key: where,
                     problem: `${e.name} must be ${JSON.stringify(want)} in production (productionEnv), got ${JSON.stringify(e.value)}`,
                     fix: fix.setPath(where, `${e.name}=${want}`),
                 });
             }
             if (forbidden.some((re) => re.test(e.name))) {
-                problems.push({
+                report(e.name, {
                     key: where,
                     problem: `${e.name} must not be overridden in production (productionForbiddenEnv)`,
                     fix: fix.removePath(where),
@@ -485,7 +593,7 @@ function checkProductionRules(cfg: PlainConfig, services: ServiceDraft[], fix: F
         s.secretList.forEach((name, index) => {
             if (forbidden.some((re) => re.test(name))) {
                 const where = `${s.role}Secrets[${index}]`;
-                problems.push({
+                report(name, {
                     key: where,
                     problem: `${name} must not be overridden in production (productionForbiddenEnv)`,
                     fix: fix.removePath(where),
@@ -510,8 +618,8 @@ function checkAwsTarget(cfg: PlainConfig, fix: FixCommands, problems: ConfigProb
     requireKey("gateSourceCidrs", cfg.gateSourceCidrs.length === 0, "the deployer's CIDR, so the health gate can reach the test listeners", "--path 'gateSourceCidrs[0]' <cidr>");
     requireKey(
         "migrationRunnerImage",
-        (cfg.migrationMode === "runner" || cfg.schemaExpectations !== "") && !cfg.migrationRunnerImage,
-        "the runner's image, which applies migration files and verifies the schema inside the VPC (the private database is reachable only there)",
+        (cfg.migrationMode !== "none" || cfg.schemaExpectations !== "") && !cfg.migrationRunnerImage,
+        "the runner's image, which applies migration files, reads the revision a migration command left and verifies the schema inside the VPC (the private database is reachable only there)",
         "<image>",
     );
     if (!cfg.backendImage) {
@@ -540,11 +648,11 @@ export function neededSecrets(cfg: Pick<PlainConfig, "backendSecrets" | "workerS
  * keys, values as YAML gives them), for tools that run before the program:
  * the test harness and `npm run up:local`. Unset keys take Pulumi.yaml's defaults.
  */
-export function secretsNamedByStackFile(stackConfig: Record<string, unknown>, projectName: string): string[] {
+export function secretsNamedByStackFile(stackConfig: Record<string, unknown>, projectName: string, projectDir = path.dirname(PROJECT_FILE)): string[] {
     const get = (key: string) => stackConfig[`${projectName}:${key}`];
     const list = (key: string) => (Array.isArray(get(key)) ? (get(key) as string[]) : []);
     const flag = (key: string, byDefault: boolean) => (get(key) === undefined ? byDefault : get(key) === true || get(key) === "true");
-    return neededSecrets({
+    const named = neededSecrets({
         backendSecrets: list("backendSecrets"),
         workerSecrets: list("workerSecrets"),
         frontendSecrets: list("frontendSecrets"),
@@ -553,6 +661,21 @@ export function secretsNamedByStackFile(stackConfig: Record<string, unknown>, pr
         llmEnabled: flag("llmEnabled", true),
         llmProviderKeys: list("llmProviderKeys"),
     });
+    return [...new Set([...named, ...gateSecretsOfStackFile(get, list, projectDir)])].sort();
+}
+
+/** The secrets the stack's gate spec needs on this stack (e.g. the production smoke account); a broken spec names none (the program reports it). */
+function gateSecretsOfStackFile(get: (key: string) => unknown, list: (key: string) => string[], projectDir: string): string[] {
+    const file = get("gateSpec");
+    if (typeof file !== "string" || file === "") return [];
+    try {
+        const spec = readGateSpec(path.resolve(projectDir, file));
+        const config = Object.fromEntries(Object.entries(readProjectFile().declarations).map(([key, decl]) => [key, get(key) ?? decl.default]));
+        const env = Object.fromEntries(list("backendEnv").map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+        return bindGateSpec(spec, { config, env, hiddenEnv: [] }).secrets;
+    } catch {
+        return [];
+    }
 }
 
 function checkSecretValues(input: ConfigInput, secretNames: string[], fix: FixCommands, problems: ConfigProblem[]): void {
@@ -575,9 +698,10 @@ function checkSecretValues(input: ConfigInput, secretNames: string[], fix: FixCo
     }
 }
 
-function checkUnknownKeys(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
-    // A leftover LLM key stays legal while the guardrail has the LLM switched off.
-    const known = new Set([...neededSecrets(cfg), ...(cfg.llmProviderKeys ?? [])]);
+function checkUnknownKeys(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[], gateSecrets: string[] = []): void {
+    // A leftover LLM key stays legal while the guardrail has the LLM switched off;
+    // so is a secret the gate spec names for another environment (e.g. the production smoke account).
+    const known = new Set([...neededSecrets(cfg), ...(cfg.llmProviderKeys ?? []), ...gateSecrets]);
     for (const key of Object.keys(input.values)) {
         if (input.project.declarations[key] || known.has(key)) continue;
         problems.push({

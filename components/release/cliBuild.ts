@@ -4,7 +4,7 @@ import * as path from "path";
 const PROJECT_DIR = path.join(__dirname, "..", "..");
 /** Where the release steps' CLIs are built, relative to the project. */
 export const CLI_BUILD_DIR = ".gatehouse/build";
-const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/gate", "scripts/promote", "scripts/local-app", "demo/server"];
+const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "demo/server", "demo/routine"];
 
 /**
  * Bundles the CLIs the release steps run (and the demo app) into plain JavaScript (esbuild,
@@ -19,7 +19,7 @@ export function ensureCliBuild(): void {
     if (fs.existsSync(stamp) && Number(fs.readFileSync(stamp, "utf8")) >= newest) return;
     const esbuild = require("esbuild") as typeof import("esbuild");
     esbuild.buildSync({
-        entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: e === "demo/server" ? "demo-server" : path.basename(e) })),
+        entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: e.startsWith("demo/") ? `demo-${path.basename(e)}` : path.basename(e) })),
         outdir: outDir,
         bundle: true,
         platform: "node",

@@ -4,6 +4,7 @@ import * as path from "path";
 import { ReleaseSettings } from "../config";
 import { CLI_BUILD_DIR, ensureCliBuild } from "./cliBuild";
 import { HealthGate } from "./healthGate";
+import { commandMigrationFlags } from "./revision";
 import { shellQuote } from "./shell";
 
 /** What the target (local or AWS) does for the deploy step. */
@@ -56,7 +57,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         this.migrationFiles = args.steps.migrations.mode === "runner" ? args.steps.migrations.files.map((f) => f.file) : [];
 
         const verified = args.steps.expectationsFile
-            ? [step("verify-schema", gatehouseCli("migrate", ["verify", "--expect", relative(args.steps.expectationsFile)]), migrated)]
+            ? [step("verify-schema", pulumi.interpolate`${gatehouseCli("migrate", ["verify", "--expect", relative(args.steps.expectationsFile)])} --snapshot ${this.snapshotFile}`, migrated)]
             : migrated;
 
         const deployed = args.deploy(verified);
@@ -80,10 +81,12 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         const migrations = args.steps.migrations;
         if (migrations.mode === "none") return [snapshot];
         if (migrations.mode === "command") {
+            // Both run the app's command through Gatehouse, which reads the revision back from the database (revision.ts).
+            const flags = commandMigrationFlags(migrations);
             const rehearsed = args.steps.rehearsal
-                ? [step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", ["--command", migrations.command])} --snapshot ${snapshotArg}`, [snapshot])]
+                ? [step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", flags)} --snapshot ${snapshotArg}`, [snapshot])]
                 : [snapshot];
-            return [step("migrate", migrations.command, rehearsed)];
+            return [step("migrate", gatehouseCli("migration-revision", ["run", ...flags]), rehearsed)];
         }
         const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
         let previous: pulumi.Resource[] = [snapshot];

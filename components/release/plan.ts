@@ -1,7 +1,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import { GatehouseConfig } from "../config";
-import { readExpectations } from "./verify";
+import { checklistGapLines } from "./checklistGaps";
+import { describeGateChecks } from "./gateSpec";
+import { commandMigrationLines } from "./revision";
+import { describeExpectations, readExpectations } from "./verify";
 import { LintFinding, blockingFindings, lintMigrations } from "./lint";
 import { compareVersions } from "./migrationFiles";
 import { FileState, migrationStatus } from "./runner";
@@ -31,7 +34,15 @@ export class DestructiveMigrationError extends Error {
  * person accepted it). Throws when a destructive operation is unreviewed, so
  * `pulumi preview` fails before anything is created.
  */
-export async function planRelease(config: GatehouseConfig, databaseUrl?: string): Promise<ReleasePlan> {
+/** What the AWS release history says about this update (components/aws/releaseLedger.ts reads it). */
+export interface AwsRollback {
+    /** This release id was promoted before: the update flips traffic back instead of releasing. */
+    returning: boolean;
+    /** The plan's lines saying so. */
+    lines: string[];
+}
+
+export async function planRelease(config: GatehouseConfig, databaseUrl?: string, awsRollback?: AwsRollback): Promise<ReleasePlan> {
     const steps = config.releaseSteps;
     const migrations = steps.migrations;
     // Where the deployer reaches the database (local target), the plan knows which files are pending,
@@ -46,8 +57,9 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string)
     const blocking = blockingFindings(findings, files);
     if (blocking.length > 0) throw new DestructiveMigrationError(blocking);
 
-    const order = releaseSteps(config);
+    const order = awsRollback?.returning ? rollbackSteps(config) : releaseSteps(config);
     const lines: string[] = [`Release ${config.release} of ${config.app} (${config.target}, ${config.environment})`];
+    if (awsRollback) lines.push(...awsRollback.lines);
     const returning = config.target === "local" ? releasedBefore(config) : undefined;
     if (returning) {
         const migrating = files.length > 0 ? ` EXCEPT the ${files.length} pending file(s) below: a rollback never reverts a migration` : "";
@@ -59,6 +71,10 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string)
                 : `  The edge serves release ${returning.live} now; this update switches it back to the slot that runs ${config.release} (no restart while that slot still runs it).`,
             `  It reuses release ${config.release}'s snapshot and runs no migration${migrating}.`,
         );
+    }
+    if (config.productionOverrides.length > 0) {
+        lines.push("", "PRODUCTION RULES OVERRIDDEN (productionOverrides, deliberate, for an incident):");
+        for (const o of config.productionOverrides) lines.push(`  ${o.rule} (${o.where})`, `    reason: ${o.reason}`);
     }
     lines.push("", "Images:");
     if (config.target === "aws") {
@@ -83,25 +99,32 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string)
                 : "  (database not reachable from here: pulumi preview shows the files not yet applied as `create` steps)",
         );
     } else if (migrations.mode === "command") {
-        lines.push(`  command: ${migrations.command}`);
+        lines.push(...commandMigrationLines(migrations, config.target));
     } else {
         lines.push("  none");
     }
     for (const f of findings) lines.push(`  lint ${f.destructive ? "DESTRUCTIVE" : "warning"} ${f.file}:${f.line}: ${f.operation}: ${f.risk}`);
     lines.push("", "Schema expectations:");
     if (steps.expectationsFile) {
-        const e = readExpectations(steps.expectationsFile);
-        lines.push(`  ${path.relative(config.projectDir, steps.expectationsFile)}: ${Object.keys(e.tables).length} table(s) (${Object.keys(e.tables).join(", ")}), ${e.indexes.length} index(es)`);
+        lines.push(...describeExpectations(readExpectations(steps.expectationsFile), path.relative(config.projectDir, steps.expectationsFile)));
     } else {
         lines.push("  none");
     }
-    lines.push("", `Health gate (deadline ${steps.gate.deadlineSeconds ?? 60} s, retry every ${steps.gate.intervalMs ?? 250} ms):`);
-    for (const c of steps.gate.checks) lines.push(`  ${c.request.method ?? "GET"} ${c.request.path} -> ${JSON.stringify(c.expect.status ?? 200)}${(c.repeat ?? 1) > 1 ? ` x${c.repeat}` : ""}  (${c.name})`);
+    lines.push("", `Health gate (deadline ${steps.gate.deadlineSeconds ?? 60} s, idempotent checks retried every ${steps.gate.intervalMs ?? 250} ms, the rest sent once):`);
+    lines.push(...describeGateChecks(steps.gate));
+    lines.push(...checklistGapLines(config));
     lines.push("", "Steps, in order:", ...order.map((s, i) => `  ${i + 1}. ${s}`));
 
     const ids = order.map((_, i) => `s${i + 1}`);
     const mermaid = ["graph TD", ...order.map((s, i) => `  ${ids[i]}["${s.replace(/"/g, "'")}"]`), ...ids.slice(1).map((id, i) => `  ${ids[i]} --> ${id}`)].join("\n");
     return { text: lines.join("\n"), mermaid, findings };
+}
+
+/** A return to a release already promoted on AWS: no snapshot, migration, verification or gate; the listener flips. */
+function rollbackSteps(config: GatehouseConfig): string[] {
+    const out = [`backend ${config.aws.liveSlot} slot (kept as it is while it still runs the release)`, "backend promotion (listener switch)"];
+    if (config.services.frontend.enabled) out.push("frontend promotion (listener switch)");
+    return out;
 }
 
 function releaseSteps(config: GatehouseConfig): string[] {
@@ -110,7 +133,7 @@ function releaseSteps(config: GatehouseConfig): string[] {
     const out: string[] = [config.target === "aws" ? "RDS snapshot (kept)" : "pg_dump snapshot (verified)"];
     if (config.target === "local" && steps.rehearsal && m.mode !== "none") out.push("rehearsal on a scratch copy");
     if (m.mode === "runner") out.push(...m.files.filter((f) => !m.baseline || compareVersions(f.version, m.baseline) > 0).map((f) => `migration ${f.file}`));
-    if (m.mode === "command") out.push(`migration command`);
+    if (m.mode === "command") out.push(`migration command, then revision check (${m.head})`);
     if (steps.expectationsFile) out.push("schema verification");
     if (config.target === "aws") {
         out.push(`backend ${config.aws.liveSlot} slot`, "backend health gate", "backend promotion (listener switch)");
