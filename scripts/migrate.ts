@@ -4,7 +4,7 @@ import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
 const USAGE = [
     "npm run migrate -- status --dir <dir> [--database-url <url>]",
     "       npm run migrate -- up --dir <dir> [--database-url <url>] [--release <id>] [--baseline <version>] [--through-file <file> | --through <version>]",
-    "       npm run migrate -- verify --expect <file> [--database-url <url>]",
+    "       npm run migrate -- verify --expect <file> [--snapshot <release snapshot>] [--database-url <url>]",
 ].join("\n");
 
 // `lint` has flags and exit codes of its own (0 clean, 1 blocking, 2 cannot lint): scripts/migrate-lint.ts.
@@ -18,6 +18,7 @@ else runCli("migrate", async () => {
         through: { type: "string" },
         "through-file": { type: "string" },
         expect: { type: "string" },
+        snapshot: { type: "string" },
     });
     const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
     switch (positionals[0]) {
@@ -52,10 +53,12 @@ else runCli("migrate", async () => {
         }
         case "verify": {
             // Loaded here only: zod and yaml cost every `up` step ~150 ms at start-up.
-            const { readExpectations, verifySchema } = await import("../components/release/verify");
+            const { formatRowCounts, readExpectations, verifySchema } = await import("../components/release/verify");
             const file = required(values.expect, "--expect", USAGE);
-            const result = await verifySchema(databaseUrl, readExpectations(file));
+            // --snapshot: the release snapshot, where the row counts before the migrations are read.
+            const result = await verifySchema(databaseUrl, readExpectations(file), { snapshot: values.snapshot });
             console.log(`schema verified: ${result.checked} expectation(s) from ${file} hold`);
+            if (result.rowCounts.length > 0) formatRowCounts(result.rowCounts).forEach((line) => console.log(line));
             return;
         }
         default:

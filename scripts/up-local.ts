@@ -5,6 +5,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
 import { secretsNamedByStackFile } from "../components/config";
 import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
+import { ensureLocalRedis } from "../components/local/redis";
 import { parseCli, runCli } from "./lib/cli";
 import { STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
 
@@ -34,6 +35,19 @@ runCli("up:local", async () => {
     );
     if (values.release) await stack.setConfig("gatehouse:release", { value: values.release });
     await generateMissingSecrets(stack, stackConfig);
+    if (get("redisEnabled") === true || get("redisEnabled") === "true") {
+        // A URL up:local set itself (remembered in redis.auto) is found again each run; one the operator set is used as is.
+        const stateDir = path.join(STATE_DIR, STACK);
+        const auto = path.join(stateDir, "redis.auto");
+        const configured = (await stack.getAllConfig())["gatehouse:localRedisUrl"]?.value;
+        const operators = configured && !(fs.existsSync(auto) && fs.readFileSync(auto, "utf8") === configured) ? configured : undefined;
+        const redis = await ensureLocalRedis({ configuredUrl: operators, stateDir });
+        if (redis.source !== "configured") {
+            await stack.setConfig("gatehouse:localRedisUrl", { value: redis.url, secret: true });
+            fs.writeFileSync(auto, redis.url, { mode: 0o600 });
+        }
+        console.log(`Redis: ${redis.source === "machine" ? "the machine's, on 127.0.0.1:6379" : redis.source === "started" ? `redis-server started for this stack (data in .gatehouse/${STACK}/redis)` : "localRedisUrl"}`);
+    }
 
     const onOutput = (out: string) => process.stdout.write(out);
     if (values.preview) {

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { GatehouseConfig } from "../config";
+import { GatehouseConfig, appDatabaseUrl } from "../config";
 import { ReleasePipeline, gatehouseCli, lastLine } from "../release/pipeline";
 import { embeddedDatabaseUrl } from "./embeddedPostgres";
 
@@ -67,7 +67,10 @@ export class LocalTarget extends pulumi.ComponentResource {
      */
     private deployApp(name: string, config: GatehouseConfig, databaseUrl: pulumi.Input<string>, after: pulumi.Resource[]): command.local.Command {
         const backend = config.services.backend;
-        const environment: Record<string, pulumi.Input<string>> = { ...backend.env, [config.databaseUrlEnv]: pulumi.secret(databaseUrl) };
+        // The URL in the form the app's driver needs (databaseUrlScheme), as on AWS.
+        const environment: Record<string, pulumi.Input<string>> = { ...backend.env, [config.databaseUrlEnv]: pulumi.secret(appDatabaseUrl(config, databaseUrl)) };
+        // The Redis up:local found or started (localRedisUrl), as on AWS the managed one.
+        if (config.redis.enabled && config.localRedisUrl) environment[config.redis.urlEnv] = config.localRedisUrl;
         for (const secret of backend.secretEnv) environment[secret] = config.secrets[secret];
         const deploy = pulumi.interpolate`${gatehouseCli("local-app", ["deploy", ...this.slotArgs(config), "--release", config.release])} --fingerprint ${fingerprint(environment, config.local.appCommand)} -- ${config.local.appCommand}`;
         return new command.local.Command(

@@ -13,6 +13,8 @@ export interface Executed {
     exitCode: number;
     stdout: string;
     stderr: string;
+    /** Wall time of the command. */
+    durationMs: number;
 }
 
 /** What the engine reports for a resource in one update (`pulumi up` shows the same words). */
@@ -59,6 +61,7 @@ export class EngineState {
         for (const [key, kept] of [...this.resources]) {
             if (this.registered.has(key)) continue;
             if (kept.type === "command:local:Command" && kept.inputs.delete) await runCommand(key.split("::")[1], kept.inputs.delete, kept.inputs, kept.outputs, log);
+            if (kept.type.startsWith("pulumi-nodejs:dynamic") && !kept.pendingReplacement) await deleteDynamic(kept);
             this.resources.delete(key);
             this.operations[key] = "delete";
         }
@@ -105,11 +108,21 @@ export function executingAnswer(log: Executed[] = [], state = new EngineState())
                     if (operation === "replace" && !options.deleteBeforeReplace && previous!.inputs.delete) await runCommand(args.name, previous!.inputs.delete, previous!.inputs, previous!.outputs, log);
                 }
             } else if (args.type.startsWith("pulumi-nodejs:dynamic")) {
-                const diff = previous ? await diffDynamic(previous.inputs, inputs) : { operation: "create" as Operation, deleteBeforeReplace: false };
+                // The engine applies ignoreChanges before the provider sees the inputs.
+                const news = previous ? withIgnoredFromOld(previous.inputs, inputs, options) : inputs;
+                const diff = previous ? await diffDynamic(previous.inputs, news) : { operation: "create" as Operation, deleteBeforeReplace: false };
                 operation = diff.operation;
-                // The old one is gone before its replacement is created.
-                if (operation === "replace" && (diff.deleteBeforeReplace || options.deleteBeforeReplace)) previous!.pendingReplacement = true;
-                outputs = operation === "same" ? previous!.outputs : await runDynamic(inputs);
+                const deleteFirst = diff.deleteBeforeReplace || options.deleteBeforeReplace;
+                if (operation === "same") outputs = previous!.outputs;
+                else if (operation === "update") outputs = await updateDynamic(previous!, news);
+                else {
+                    if (operation === "replace" && deleteFirst) {
+                        await deleteDynamic(previous!);
+                        previous!.pendingReplacement = true; // the old one is gone before its replacement exists
+                    }
+                    outputs = await runDynamic(news);
+                    if (operation === "replace" && !deleteFirst) await deleteDynamic(previous!);
+                }
             } else {
                 // Component resources and the rest: inputs are their state.
                 operation = !previous ? "create" : relevant(previous.inputs, options) === relevant(inputs, options) ? "same" : "update";
@@ -164,6 +177,7 @@ async function runCommand(
 ): Promise<Record<string, any>> {
     const [shell, ...shellArgs] = inputs.interpreter ?? ["/bin/sh", "-c"];
     const previousOutput = previous && inputs.addPreviousOutputInEnv !== false ? { PULUMI_COMMAND_STDOUT: previous.stdout ?? "", PULUMI_COMMAND_STDERR: previous.stderr ?? "" } : {};
+    const started = performance.now();
     const result = await new Promise<Executed>((resolve, reject) => {
         const child = spawn(shell, [...shellArgs, command], {
             cwd: inputs.dir ?? REPO_ROOT,
@@ -175,7 +189,7 @@ async function runCommand(
         child.stdout.on("data", (d) => (stdout += d));
         child.stderr.on("data", (d) => (stderr += d));
         child.on("error", reject);
-        child.on("close", (code) => resolve({ name, command, exitCode: code ?? -1, stdout, stderr }));
+        child.on("close", (code) => resolve({ name, command, exitCode: code ?? -1, stdout, stderr, durationMs: performance.now() - started }));
     });
     log.push(result);
     if (result.exitCode !== 0) {
@@ -183,6 +197,30 @@ async function runCommand(
         throw new Error(`exit status ${result.exitCode}: running ${JSON.stringify(command)}:\n${result.stdout}${result.stderr}`);
     }
     return { ...inputs, stdout: result.stdout.replace(/\n$/, ""), stderr: result.stderr.replace(/\n$/, "") };
+}
+
+/** Inputs with every ignoreChanges key set back to its old value (how the engine applies ignoreChanges). */
+function withIgnoredFromOld(olds: Record<string, any>, news: Record<string, any>, options: RegistrationOptions): Record<string, any> {
+    const effective = { ...news };
+    for (const key of options.ignoreChanges) {
+        if (key in olds) effective[key] = olds[key];
+        else delete effective[key];
+    }
+    return effective;
+}
+
+/** The dynamic-provider host's Update: the provider's own update, with the old outputs; without one, the engine fails as it would. */
+async function updateDynamic(previous: Kept, news: Record<string, any>): Promise<Record<string, any>> {
+    const provider = requireFromString(news.__provider).handler();
+    if (!provider.update) throw new Error(`the dynamic provider of ${previous.type} has no update(); its diff must replace instead`);
+    const result = await provider.update(previous.outputs.id ?? "", previous.outputs, news);
+    return { ...previous.outputs, ...(result?.outs ?? {}), __provider: news.__provider };
+}
+
+/** The dynamic-provider host's Delete: the provider's own delete, if it has one. */
+async function deleteDynamic(kept: Kept): Promise<void> {
+    const provider = requireFromString(kept.inputs.__provider).handler();
+    if (provider.delete) await provider.delete(kept.outputs.id ?? "", kept.outputs);
 }
 
 async function runDynamic(inputs: Record<string, any>): Promise<Record<string, any>> {
