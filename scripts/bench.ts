@@ -2,7 +2,7 @@
 // app, Gatehouse against the procedure it replaces, and writes BENCHMARKS.md.
 // Ratios compare with a baseline measured in the same run; absolute numbers
 // depend on the machine.
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
@@ -35,14 +35,18 @@ interface Row {
 }
 
 // BENCH_ONLY=<row> measures that row alone and prints it, leaving BENCHMARKS.md as it is.
-const ONLY: Record<string, () => Promise<Row>> = { lint: () => lintHistory() };
+const ONLY: Record<string, () => Promise<Row[]>> = {
+    lint: async () => [await lintHistory()],
+    engine: () => engineOverhead(),
+    switch: () => rollbackBySwitch(),
+};
 
 async function main(): Promise<void> {
     ensureCliBuild();
     const only = process.env.BENCH_ONLY;
     if (only) {
         if (!ONLY[only]) throw new Error(`BENCH_ONLY: one of ${Object.keys(ONLY).join(", ")}`);
-        console.log(renderRow(await ONLY[only]()));
+        for (const row of await ONLY[only]()) console.log(renderRow(row));
         await stopTestPostgres();
         return;
     }
@@ -54,6 +58,7 @@ async function main(): Promise<void> {
     rows.push(await lintHistory());
     rows.push(await prodEvaluation());
     rows.push(...(await engineOverhead()));
+    rows.push(...(await rollbackBySwitch()));
     const suites = [toolchainCachedRun(), ...testSuiteTimes()];
     const report = render(rows, suites);
     console.log(report);
@@ -278,6 +283,62 @@ async function engineOverhead(): Promise<Row[]> {
         await twinDb.drop();
     }
     return [release, preview];
+}
+
+/**
+ * The local target's switch: a rollback to the previous release (the edge
+ * goes back to the standby slot, through the whole program) against a full
+ * redeploy of that release (the app restarted, as before the edge existed:
+ * stop, start, wait until it answers); and the time from "gate passed" to
+ * "the edge serves the new release", with a client loop counting failed
+ * requests across every switch.
+ */
+async function rollbackBySwitch(): Promise<Row[]> {
+    const rollback: Row = { what: "local rollback to the previous release (the whole update: the edge goes back to the standby slot)", gatehouse: [], baseline: [], baselineName: "a full redeploy of that release (the whole update: started on the idle slot, gated, switched)", unit: "ms" };
+    const promote: Row = { what: "gate passed → the edge serves the new release (the promote step: switch + ledger)", gatehouse: [], baseline: [], baselineName: "restart in place, as before the edge (start the app, wait until /health answers)", unit: "ms" };
+    const db = await freshDatabase("bench_switch");
+    const port = await freePort();
+    const twin = new HarnessTwin(`bench-switch-${crypto.randomBytes(3).toString("hex")}`, port, { JWT_SECRET: "bench", localDatabaseUrl: db.url }, { release: "s0", bakeSeconds: 0 });
+    let failed = 0;
+    let sent = 0;
+    let stop = false;
+    const loop = (async () => {
+        while (!stop) {
+            const answer = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status, () => 0);
+            if (twin.state.resources.size > 0 && answer !== 200) failed++;
+            sent++;
+            await new Promise((r) => setTimeout(r, 5));
+        }
+    })();
+    const promoteSteps = () => twin.executed.filter((e) => e.name.endsWith("-promote"));
+    try {
+        await twin.release();
+        for (let i = 0; i < TRIALS; i++) {
+            await twin.release({ release: `a${i}` });
+            await twin.release({ release: `b${i}` }); // live: b, standby: a
+            promote.gatehouse.push(promoteSteps()[promoteSteps().length - 1].durationMs);
+            let t0 = performance.now();
+            await twin.release({ release: `a${i}` }); // back to a: its slot still runs it
+            rollback.gatehouse.push(performance.now() - t0);
+            t0 = performance.now();
+            await twin.release({ release: `a${i}-redeployed` }); // the same version deployed anew, on b's slot
+            rollback.baseline.push(performance.now() - t0);
+
+            const own = await freePort();
+            t0 = performance.now();
+            const app = spawn(APP_COMMAND[0], APP_COMMAND.slice(1), { cwd: ROOT, env: { ...process.env, PORT: String(own), DATABASE_URL: db.url, JWT_SECRET: "bench" }, stdio: "ignore" });
+            while ((await fetch(`http://127.0.0.1:${own}/health`).then((r) => r.status, () => 0)) !== 200) await new Promise((r) => setTimeout(r, 10));
+            promote.baseline.push(performance.now() - t0);
+            app.kill("SIGTERM");
+        }
+    } finally {
+        stop = true;
+        await loop;
+        twin.cleanUp();
+        await db.drop();
+    }
+    promote.what += ` — a client loop through every switch of this row and the one above: ${failed} of ${sent} requests failed`;
+    return [rollback, promote];
 }
 
 /** A cached run of scripts/pulumi-toolchain.sh (what every engine command pays first). */
