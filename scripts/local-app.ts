@@ -4,7 +4,7 @@ import * as net from "net";
 import * as path from "path";
 import { SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
 import { commandAfterDashDash } from "../components/release/shell";
-import { parseCli, required, runCli } from "./lib/cli";
+import { UsageError, parseCli, required, runCli } from "./lib/cli";
 import { alive, sleep, stopProcessGroup } from "./lib/processes";
 
 // The local target's process control, run where the app runs (this machine;
@@ -184,7 +184,7 @@ runCli("local-app", async () => {
     if (values.help) return void console.log(HELP);
     const stateDir = required(values["state-dir"], "--state-dir", USAGE);
     const port = Number(required(values.port, "--port", USAGE));
-    if (!Number.isInteger(port) || port < 1 || port > 65533) throw new Error(`--port must be a port number below 65534 (the slots use the next two), got ${values.port}\nusage: ${USAGE}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65533) throw new UsageError(`--port must be a port number below 65534 (the slots use the next two), got ${values.port}\nusage: ${USAGE}`);
     const healthPath = values["health-path"] ?? "/health";
     fs.mkdirSync(stateDir, { recursive: true });
     const slots = new Slots(stateDir, port);
@@ -196,7 +196,7 @@ runCli("local-app", async () => {
 
         case "deploy": {
             const release = required(values.release, "--release", USAGE);
-            if (!command) throw new Error(`deploy needs the app's start command after --\nusage: ${USAGE}`);
+            if (!command) throw new UsageError(`deploy needs the app's start command after --\nusage: ${USAGE}`);
             await ensureEdge(stateDir, port);
             const record = await slots.deploy({ release, fingerprint: values.fingerprint ?? "" }, command, healthPath);
             // The deploy log: with the ledger of promotions, it tells the release plan when an update returns to an earlier release.
@@ -236,6 +236,6 @@ runCli("local-app", async () => {
             return;
         }
         default:
-            throw new Error(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
+            throw new UsageError(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
     }
 });

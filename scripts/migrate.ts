@@ -1,5 +1,5 @@
 import { StatusRow, migrateUp, migrationStatus } from "../components/release/runner";
-import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
+import { UsageError, databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
 
 const USAGE = [
     "npm run migrate -- status --dir <dir> [--database-url <url>]",
@@ -20,6 +20,8 @@ else runCli("migrate", async () => {
         expect: { type: "string" },
         snapshot: { type: "string" },
     });
+    // The command first: a misspelt one is a usage error, whatever else is missing.
+    if (!["status", "up", "verify"].includes(positionals[0] ?? "")) throw new UsageError(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
     const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
     switch (positionals[0]) {
         case "status": {
@@ -62,7 +64,7 @@ else runCli("migrate", async () => {
             return;
         }
         default:
-            throw new Error(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
+            throw new UsageError(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
     }
 });
 

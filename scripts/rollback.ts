@@ -1,7 +1,7 @@
 import * as readline from "readline/promises";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
 import { HistoryEntry, RollbackRefused, chooseTarget, configDifference, formatDifference, refuseUncommittedChanges } from "../components/rollback";
-import { parseCli, required, runCli } from "./lib/cli";
+import { UsageError, parseCli, required, runCli } from "./lib/cli";
 import * as fs from "fs";
 import * as path from "path";
 import { LOCAL_PROJECT_DIR, PROJECT_DIR, engineEnv, provideEngine } from "./lib/engine";
@@ -37,7 +37,7 @@ runCli("rollback", async () => {
     if (values.help) return void console.log(HELP);
     const stackName = required(values.stack, "--stack", USAGE);
     const to = values.to === undefined ? undefined : Number(values.to);
-    if (to !== undefined && !Number.isInteger(to)) throw new Error(`--to must be an update number, got ${values.to}`);
+    if (to !== undefined && !Number.isInteger(to)) throw new UsageError(`--to must be an update number, got ${values.to}`);
 
     const engine = await provideEngine();
     // Local stacks run from their generated project (see localProject); others from the repo.

@@ -56,14 +56,14 @@ describe("command-line entry points", function () {
         assert.match(r.stderr, /^restore: .* already has \d+ table\(s\); restore only into a new, empty database/);
     });
 
-    it("fails with one line naming what is wrong: missing database, unknown flag, failing verification", () => {
+    it("fails with one line naming what is wrong: missing database, unknown flag (both usage errors: exit 2), failing verification (exit 1)", () => {
         const env = { DATABASE_URL: "" };
         let r = cli("migrate", ["status", "--dir", "migrations"], env);
-        assert.equal(r.status, 1);
+        assert.equal(r.status, 2);
         assert.match(r.stderr, /^migrate: no database: pass --database-url <url> or set DATABASE_URL/);
 
         r = cli("snapshot", ["--bogus"], env);
-        assert.equal(r.status, 1);
+        assert.equal(r.status, 2);
         assert.match(r.stderr, /^snapshot: Unknown option '--bogus'[\s\S]*usage: npm run snapshot/);
 
         r = cli("migrate", ["verify", "--expect", "checks/kifu.schema.yaml", "--database-url", source.url]);
