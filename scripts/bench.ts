@@ -3,6 +3,7 @@
 // Ratios compare with a baseline measured in the same run; absolute numbers
 // depend on the machine.
 import { execFileSync, spawn, spawnSync } from "child_process";
+import { freeStackPorts } from "../tests/helpers/ports";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
@@ -84,7 +85,7 @@ async function wholeRelease(freshDb: boolean): Promise<Row> {
     for (let i = 0; i < TRIALS; i++) {
         {
             const db = await freshDatabase("bench_release");
-            const port = await freePort();
+            const port = await freeStackPorts();
             const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
             const engine = new EngineState();
             const release = (id: string) =>
@@ -249,10 +250,10 @@ async function engineOverhead(): Promise<Row[]> {
     const secrets = { JWT_SECRET: "bench-jwt" };
     const db = await freshDatabase("bench_engine");
     const twinDb = await freshDatabase("bench_twin");
-    const port = await freePort();
+    const port = await freeStackPorts();
     const name = `bench-engine-${crypto.randomBytes(3).toString("hex")}`;
     const stack = await EngineStack.create(engine, { name, from: "local", set: { release: "warm", localAppPort: port, bakeSeconds: 0 }, secrets: { ...secrets, localDatabaseUrl: db.url } });
-    const twin = new HarnessTwin(`bench-twin-${name.slice(13)}`, await freePort(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "warm", bakeSeconds: 0 });
+    const twin = new HarnessTwin(`bench-twin-${name.slice(13)}`, await freeStackPorts(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "warm", bakeSeconds: 0 });
     try {
         const warm = await stack.up();
         if (warm.error) throw warm.error;
@@ -297,7 +298,7 @@ async function rollbackBySwitch(): Promise<Row[]> {
     const rollback: Row = { what: "local rollback to the previous release (the whole update: the edge goes back to the standby slot)", gatehouse: [], baseline: [], baselineName: "a full redeploy of that release (the whole update: started on the idle slot, gated, switched)", unit: "ms" };
     const promote: Row = { what: "gate passed → the edge serves the new release (the promote step: switch + ledger)", gatehouse: [], baseline: [], baselineName: "restart in place, as before the edge (start the app, wait until /health answers)", unit: "ms" };
     const db = await freshDatabase("bench_switch");
-    const port = await freePort();
+    const port = await freeStackPorts();
     const twin = new HarnessTwin(`bench-switch-${crypto.randomBytes(3).toString("hex")}`, port, { JWT_SECRET: "bench", localDatabaseUrl: db.url }, { release: "s0", bakeSeconds: 0 });
     let failed = 0;
     let sent = 0;

@@ -75,6 +75,7 @@ class Slots {
             env: { ...process.env, PORT: String(port), GATEHOUSE_RELEASE: release, GATEHOUSE_SLOT: slot },
         });
         child.unref();
+        await waitUntilListening(child.pid!, port, path.join(this.stateDir, `slot-${slot}.log`));
         const record: SlotRecord = { slot, port, release, fingerprint, pid: child.pid! };
         fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.pid`), String(record.pid));
         fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.json`), JSON.stringify(record));
@@ -129,7 +130,7 @@ async function bake(stateDir: string, promoted: SlotRecord, previous: { slot: Sl
 async function ensureEdge(stateDir: string, port: number): Promise<void> {
     const files = edgeFiles(stateDir);
     if (alive(pidOf(files.pid)) && (await edgeRequest(stateDir, "GET", "/status").then((r) => r.status === 200, () => false))) return;
-    if (await portInUse(port)) throw new Error(`port ${port} is in use by another process, not this stack's edge; stop it or set localAppPort`);
+    if (!(await bindable(port))) throw new Error(`port ${port} is in use by another process, not this stack's edge; stop it or set localAppPort`);
     const log = fs.openSync(files.log, "a");
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], "edge", "--state-dir", stateDir, "--port", String(port)], { detached: true, stdio: ["ignore", log, log] });
     child.unref();
@@ -149,8 +150,38 @@ function pidOf(file: string): number {
 
 async function waitForFreePort(port: number): Promise<void> {
     const deadline = Date.now() + 10_000;
-    while (await portInUse(port)) {
+    while (!(await bindable(port))) {
         if (Date.now() > deadline) throw new Error(`port ${port} is in use by another process; stop it or set localAppPort (the slots use localAppPort+1 and +2)`);
+        await sleep(50);
+    }
+}
+
+/**
+ * Whether the app could listen on the port. Binding, not connecting, is the
+ * test: an outgoing connection that happens to use this port as its local
+ * port refuses connections yet makes the app's listen fail (EADDRINUSE).
+ */
+function bindable(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+}
+
+/**
+ * Waits until the started app listens, or fails at once when it exits first
+ * (with its log's last lines) instead of leaving the gate to time out. An app
+ * that is still starting after `graceMs` is left to the gate.
+ */
+async function waitUntilListening(pid: number, port: number, log: string, graceMs = 10_000): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+        if (await portInUse(port)) return;
+        if (!alive(pid)) {
+            const tail = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n").slice(-5).join("\n  ") : "(no log)";
+            throw new Error(`the app exited before it listened on port ${port}; the end of ${log}:\n  ${tail}`);
+        }
         await sleep(50);
     }
 }

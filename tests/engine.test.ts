@@ -1,11 +1,11 @@
 import { strict as assert } from "assert";
+import { freeStackPorts } from "./helpers/ports";
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { freePort } from "../components/local/embeddedPostgres";
 import { Engine } from "../scripts/lib/engine";
 import { REPO_ROOT } from "./harness/stackConfig";
 import { EngineStack, Operations, UpResult, engineOrSkip } from "./helpers/engine";
@@ -35,7 +35,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         this.timeout(1_200_000);
         engine = await engineOrSkip(this);
         db = await freshDatabase("engine");
-        port = await freePort();
+        port = await freeStackPorts();
         migrations = shippedMigrationsWith({});
         const name = `engine-${crypto.randomBytes(3).toString("hex")}`;
         stateDir = path.join(REPO_ROOT, ".gatehouse", name);
@@ -46,7 +46,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
             secrets: { ...secrets, localDatabaseUrl: db.url },
         });
         twinDb = await freshDatabase("twin");
-        twin = new HarnessTwin(`twin-${name.slice(7)}`, await freePort(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "r1", migrationsDir: migrations, bakeSeconds: 1 });
+        twin = new HarnessTwin(`twin-${name.slice(7)}`, await freeStackPorts(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "r1", migrationsDir: migrations, bakeSeconds: 1 });
     });
     after(async () => {
         if (!stack) return;

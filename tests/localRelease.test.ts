@@ -1,10 +1,10 @@
 import { strict as assert } from "assert";
+import { freeStackPorts } from "./helpers/ports";
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { freePort } from "../components/local/embeddedPostgres";
 import { gatehouseCli } from "../components/release/pipeline";
 import { EngineState, Executed, executingAnswer } from "./harness/executor";
 import { findSecretLeaks } from "./harness/mocks";
@@ -27,7 +27,7 @@ describe("a local release, executed for real", function () {
     beforeEach(async () => {
         db = await freshDatabase("release");
         stackName = `local-test-${crypto.randomBytes(3).toString("hex")}`;
-        port = await freePort();
+        port = await freeStackPorts();
         executed = [];
         engine = new EngineState();
     });

@@ -1,0 +1,23 @@
+import * as net from "net";
+
+/**
+ * A local stack's ports for a test: the edge's and its two slots' (port, +1,
+ * +2), all free, below Linux's ephemeral range (32768-60999). Ports from the
+ * ephemeral range can be taken at any moment as the local port of some
+ * outgoing connection, which makes a slot's later listen fail.
+ */
+export async function freeStackPorts(): Promise<number> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+        const base = 20_000 + Math.floor(Math.random() * 12_000);
+        if ((await Promise.all([base, base + 1, base + 2].map(bindable))).every(Boolean)) return base;
+    }
+    throw new Error("no three consecutive free ports between 20000 and 32000");
+}
+
+function bindable(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+}
