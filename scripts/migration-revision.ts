@@ -1,8 +1,8 @@
 // `npm run migration-revision`: command-mode migrations (the app's own tool,
 // e.g. alembic) with the revision read back from the target database itself.
 // Exit codes: 0 done, 1 the migration or the check failed, 2 bad usage.
-import { parseArgs } from "util";
 import { RevisionTable, describeRevision, readRevision, runCommandMigration } from "../components/release/revision";
+import { UsageError, databaseUrlFrom, parseCli, runCli } from "./lib/cli";
 
 const USAGE = [
     "npm run migration-revision -- run --command <cmd> --head <revision> [--history-command <cmd>] [revision and URL flags]",
@@ -35,42 +35,32 @@ Example:
     --head 002_add_operability_fields --url-scheme postgresql+psycopg
 `;
 
-class UsageError extends Error {}
-
 async function main(args: string[]): Promise<void> {
-    let parsed;
-    try {
-        parsed = parseArgs({
-            args,
-            allowPositionals: true,
-            strict: true,
-            options: {
-                command: { type: "string" },
-                head: { type: "string" },
-                "history-command": { type: "string" },
-                "revision-table": { type: "string", default: "alembic_version" },
-                "revision-column": { type: "string", default: "version_num" },
-                "url-env": { type: "string", default: "DATABASE_URL" },
-                "url-scheme": { type: "string", default: "postgres" },
-                "database-url": { type: "string" },
-                help: { type: "boolean", short: "h" },
-            },
-        });
-    } catch (err: any) {
-        throw new UsageError(err.message);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = parseCli(
+        `${USAGE}\n(--help for details)`,
+        {
+            command: { type: "string" },
+            head: { type: "string" },
+            "history-command": { type: "string" },
+            "revision-table": { type: "string", default: "alembic_version" },
+            "revision-column": { type: "string", default: "version_num" },
+            "url-env": { type: "string", default: "DATABASE_URL" },
+            "url-scheme": { type: "string", default: "postgres" },
+            "database-url": { type: "string" },
+            help: { type: "boolean", short: "h" },
+        },
+        args,
+    );
     if (values.help) {
         process.stdout.write(HELP);
         return;
     }
     const action = positionals[0];
-    if (!["run", "current", "check"].includes(action ?? "")) throw new UsageError(action ? `unknown command ${JSON.stringify(action)}` : "a command is required: run, current or check");
-    const databaseUrl = values["database-url"] ?? process.env.DATABASE_URL;
-    if (!databaseUrl) throw new UsageError("no database: pass --database-url <url> or set DATABASE_URL");
+    if (!["run", "current", "check"].includes(action ?? "")) throw new UsageError(`${action ? `unknown command ${JSON.stringify(action)}` : "a command is required: run, current or check"}\nusage: ${USAGE}`);
+    const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
     const where: RevisionTable = { table: values["revision-table"]!, column: values["revision-column"]! };
     const need = (value: string | undefined, flag: string) => {
-        if (!value) throw new UsageError(`${flag} is required for ${action}`);
+        if (!value) throw new UsageError(`${flag} is required for ${action}\nusage: ${USAGE}`);
         return value;
     };
     const log = (line: string) => console.log(line);
@@ -101,11 +91,4 @@ async function main(args: string[]): Promise<void> {
     });
 }
 
-main(process.argv.slice(2)).then(
-    () => process.stdout.write("", () => process.exit(0)),
-    (err: any) => {
-        const usage = err instanceof UsageError;
-        process.stderr.write(`migration-revision: ${err?.message ?? err}${usage ? `\nusage: ${USAGE}\n(--help for details)` : ""}\n`);
-        process.exit(usage ? 2 : 1);
-    },
-);
+runCli("migration-revision", () => main(process.argv.slice(2)));

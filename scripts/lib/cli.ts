@@ -14,11 +14,13 @@ export class UsageError extends Error {
  * or 2 when the command was called wrongly.
  */
 export function runCli(name: string, main: () => Promise<void>): void {
+    // Exit once stdout is flushed: a long report into a pipe is written asynchronously.
+    const exit = (code: number) => process.stdout.write("", () => process.exit(code));
     main().then(
-        () => process.exit(0),
+        () => exit(0),
         (err: any) => {
             process.stderr.write(`${name}: ${err?.message ?? err}\n`);
-            process.exit(err instanceof UsageError ? 2 : 1);
+            exit(err instanceof UsageError ? 2 : 1);
         },
     );
 }
