@@ -2,6 +2,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
+import { bindable } from "../components/local/embeddedPostgres";
 import { SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
 import { commandAfterDashDash } from "../components/release/shell";
 import { UsageError, parseCli, required, runCli } from "./lib/cli";
@@ -154,19 +155,6 @@ async function waitForFreePort(port: number): Promise<void> {
         if (Date.now() > deadline) throw new Error(`port ${port} is in use by another process; stop it or set localAppPort (the slots use localAppPort+1 and +2)`);
         await sleep(50);
     }
-}
-
-/**
- * Whether the app could listen on the port. Binding, not connecting, is the
- * test: an outgoing connection that happens to use this port as its local
- * port refuses connections yet makes the app's listen fail (EADDRINUSE).
- */
-function bindable(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const server = net.createServer();
-        server.once("error", () => resolve(false));
-        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
 }
 
 /**

@@ -47,6 +47,15 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port?: n
     };
 }
 
+/** Whether a server could listen on the port (binding is the test: a connection attempt misses sockets that only hold it). */
+export function bindable(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+}
+
 export function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
         const server = net.createServer();
@@ -78,6 +87,12 @@ export async function ensureLocalPostgres(options: { dataDir: string; port: numb
         }
     };
     let client = await answers();
+    if (!client && !(await bindable(options.port))) {
+        // Something else holds the port: starting ours would fail with a message about the data directory, or not at all.
+        throw new Error(
+            `port ${options.port} is in use by another process that is not this stack's PostgreSQL; stop it or set localPostgresPort (pulumi config set localPostgresPort <port>)`,
+        );
+    }
     if (!client) {
         if (!fs.existsSync(`${options.dataDir}/PG_VERSION`)) {
             fs.mkdirSync(options.dataDir, { recursive: true });

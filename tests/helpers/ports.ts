@@ -1,4 +1,4 @@
-import * as net from "net";
+import { bindable } from "../../components/local/embeddedPostgres";
 
 /**
  * A local stack's ports for a test: the edge's and its two slots' (port, +1,
@@ -12,12 +12,4 @@ export async function freeStackPorts(): Promise<number> {
         if ((await Promise.all([base, base + 1, base + 2].map(bindable))).every(Boolean)) return base;
     }
     throw new Error("no three consecutive free ports between 20000 and 32000");
-}
-
-function bindable(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const server = net.createServer();
-        server.once("error", () => resolve(false));
-        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
 }
