@@ -1,7 +1,7 @@
 // `npm run migration-revision`: command-mode migrations (the app's own tool,
 // e.g. alembic) with the revision read back from the target database itself.
 // Exit codes: 0 done, 1 the migration or the check failed, 2 bad usage.
-import { RevisionTable, describeRevision, readRevision, runCommandMigration } from "../components/release/revision";
+import { COMMAND_MIGRATION_OPTIONS, RevisionTable, describeRevision, readRevision, runCommandMigration } from "../components/release/revision";
 import { UsageError, databaseUrlFrom, parseCli, runCli } from "./lib/cli";
 
 const USAGE = [
@@ -39,13 +39,7 @@ async function main(args: string[]): Promise<void> {
     const { values, positionals } = parseCli(
         `${USAGE}\n(--help for details)`,
         {
-            command: { type: "string" },
-            head: { type: "string" },
-            "history-command": { type: "string" },
-            "revision-table": { type: "string", default: "alembic_version" },
-            "revision-column": { type: "string", default: "version_num" },
-            "url-env": { type: "string", default: "DATABASE_URL" },
-            "url-scheme": { type: "string", default: "postgres" },
+            ...COMMAND_MIGRATION_OPTIONS,
             "database-url": { type: "string" },
             help: { type: "boolean", short: "h" },
         },

@@ -1,4 +1,5 @@
 import { rehearseCommand, rehearseMigrations } from "../components/release/rehearsal";
+import { COMMAND_MIGRATION_OPTIONS } from "../components/release/revision";
 import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
 
 const USAGE = [
@@ -12,13 +13,7 @@ runCli("rehearse", async () => {
         snapshot: { type: "string" },
         dir: { type: "string" },
         baseline: { type: "string" },
-        command: { type: "string" },
-        head: { type: "string" },
-        "history-command": { type: "string" },
-        "revision-table": { type: "string", default: "alembic_version" },
-        "revision-column": { type: "string", default: "version_num" },
-        "url-env": { type: "string", default: "DATABASE_URL" },
-        "url-scheme": { type: "string", default: "postgres" },
+        ...COMMAND_MIGRATION_OPTIONS,
         release: { type: "string" },
         "database-url": { type: "string" },
     });

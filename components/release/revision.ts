@@ -225,6 +225,21 @@ function tail(output: string): string {
 }
 
 /** The flags the migration-revision and rehearse CLIs take for a command-mode migration. */
+/**
+ * The flags commandMigrationFlags writes, as the CLIs that read them declare
+ * them (node:util parseArgs): one definition for the writer and both readers
+ * (migration-revision and rehearse), so a flag cannot drift between them.
+ */
+export const COMMAND_MIGRATION_OPTIONS = {
+    command: { type: "string" },
+    head: { type: "string" },
+    "history-command": { type: "string" },
+    "revision-table": { type: "string", default: "alembic_version" },
+    "revision-column": { type: "string", default: "version_num" },
+    "url-env": { type: "string", default: "DATABASE_URL" },
+    "url-scheme": { type: "string", default: "postgres" },
+} as const;
+
 export function commandMigrationFlags(m: {
     command: string;
     head: string;
