@@ -2,7 +2,6 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { GatehouseConfig, appDatabaseUrl } from "../config";
-import { GateSpec } from "../release/gate";
 import { BlueGreenService } from "./blueGreenService";
 import { Cache } from "./cache";
 import { Database } from "./database";
@@ -189,7 +188,7 @@ export class AwsPlatform extends pulumi.ComponentResource {
                     pathPatterns: ["/*"],
                     rulePriority: 100,
                     testPort: TEST_PORTS.frontend,
-                    gate: frontendGate(frontend.healthPath!),
+                    gate: config.releaseSteps.frontendGate,
                     after: promoted,
                 },
                 child,
@@ -317,6 +316,3 @@ function runnerCommand(script: string, args: string[]): string[] {
     return ["node", "--liftoff-only", `.gatehouse/build/${script}.js`, ...args];
 }
 
-function frontendGate(healthPath: string): GateSpec {
-    return { deadlineSeconds: 120, intervalMs: 500, checks: [{ name: "frontend", request: { method: "GET", path: healthPath }, expect: { status: 200 }, repeat: 2 }] };
-}

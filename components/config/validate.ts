@@ -18,6 +18,8 @@ export interface ServiceSettings {
     port: number | undefined;
     healthPath: string | undefined;
     command: string[];
+    /** Shell command that exits 0 once the service is alive (workerHealthCommand; the worker's gate). */
+    healthCommand: string;
     /** Plain env, guardrail flags included. Never a secret. */
     env: Record<string, string>;
     /** Env var names whose values are secrets (config secrets), given by reference. */
@@ -87,6 +89,8 @@ export interface CommandMigrationSettings {
     command: string;
     /** The revision the database must be at afterwards. */
     head: string;
+    /** Reverts one revision (alembic downgrade -1); where set, the rehearsal runs the upgrade -> downgrade -> upgrade round trip. */
+    downCommand: string;
     /** Prints the tool's revision history (alembic history); empty = not checked. */
     historyCommand: string;
     /** Where the tool records the database's revision. */
@@ -113,6 +117,10 @@ export interface ReleaseSettings {
     /** Absolute path of the schema expectations file, if any. */
     expectationsFile?: string;
     gate: GateSpec;
+    /** The frontend's gate (frontendGateSpec, or GET frontendHealthPath twice), bound to the frontend's env. */
+    frontendGate: GateSpec;
+    /** The build the frontend must serve (frontendBuildId, else the release id). */
+    frontendBuildId: string;
     snapshotKeep: number;
 }
 
@@ -123,6 +131,10 @@ export interface LocalSettings {
     appCommand: string;
     appPort: number;
     promoteCommand: string;
+    /** The frontend's start command and edge port (its slots use the next two); used when frontendEnabled. */
+    frontend: { command: string; port: number };
+    /** The worker's start command; used when workerEnabled. */
+    workerCommand: string;
     /** Seconds the promoted version is watched before the update succeeds; 0 = off. */
     bakeSeconds: number;
 }
@@ -211,6 +223,8 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
                 appCommand: cfg.localAppCommand,
                 appPort: cfg.localAppPort,
                 promoteCommand: cfg.localPromoteCommand,
+                frontend: { command: cfg.localFrontendCommand, port: cfg.localFrontendPort },
+                workerCommand: cfg.localWorkerCommand,
                 bakeSeconds: cfg.bakeSeconds,
             },
         },
@@ -252,6 +266,7 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
             mode: "command",
             command: cfg.migrationCommand,
             head: cfg.migrationHead,
+            downCommand: cfg.migrationDownCommand,
             historyCommand: cfg.migrationHistoryCommand,
             revision: { table: cfg.migrationRevisionTable, column: cfg.migrationRevisionColumn },
             databaseUrl: { env: cfg.databaseUrlEnv, scheme: cfg.databaseUrlScheme },
@@ -264,7 +279,12 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
         intervalMs: 250,
         checks: [{ name: "health", request: { method: "GET", path: cfg.backendHealthPath }, expect: { status: 200 }, repeat: 2 }],
     };
-    return { migrations, rehearsal: cfg.rehearsal, expectationsFile, gate, snapshotKeep: cfg.snapshotKeep };
+    const frontendGate: GateSpec = (cfg.frontendGateSpec ? attempt("frontendGateSpec", cfg.frontendGateSpec, () => readGateSpec(resolve(cfg.frontendGateSpec))) : undefined) ?? {
+        deadlineSeconds: 120,
+        intervalMs: 500,
+        checks: [{ name: "frontend", request: { method: "GET", path: cfg.frontendHealthPath }, expect: { status: 200 }, repeat: 2 }],
+    };
+    return { migrations, rehearsal: cfg.rehearsal, expectationsFile, gate, frontendGate, frontendBuildId: cfg.frontendBuildId || cfg.release, snapshotKeep: cfg.snapshotKeep };
 }
 
 /**
@@ -277,8 +297,12 @@ function bindGateToStack(input: ConfigInput, cfg: PlainConfig, services: Service
     const bound = bindGateSpec(steps.gate, { config: cfg, env: backend.env, hiddenEnv: [...backend.secretEnv, ...backend.derivedEnv] });
     steps.gate = bound.spec;
     for (const problem of bound.problems) problems.push({ key: "gateSpec", problem: `${cfg.gateSpec}: ${problem}`, fix: `edit ${cfg.gateSpec}` });
-    checkSecretValues(input, bound.secrets, fix, problems);
-    return bound.allSecrets;
+    const frontend = services.find((s) => s.role === "frontend")!.settings;
+    const frontendBound = bindGateSpec(steps.frontendGate, { config: cfg, env: frontend.env, hiddenEnv: [...frontend.secretEnv, ...frontend.derivedEnv] });
+    steps.frontendGate = frontendBound.spec;
+    if (frontend.enabled) for (const problem of frontendBound.problems) problems.push({ key: "frontendGateSpec", problem: `${cfg.frontendGateSpec}: ${problem}`, fix: `edit ${cfg.frontendGateSpec}` });
+    checkSecretValues(input, frontend.enabled ? [...new Set([...bound.secrets, ...frontendBound.secrets])] : bound.secrets, fix, problems);
+    return [...new Set([...bound.allSecrets, ...frontendBound.allSecrets])];
 }
 
 function checkLocalTarget(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
@@ -414,7 +438,7 @@ function collectServices(cfg: PlainConfig): ServiceDraft[] {
             envEntries,
             secretList,
             requiredEnv,
-            settings: { role, enabled, image, port, healthPath, command, env, secretEnv, derivedEnv },
+            settings: { role, enabled, image, port, healthPath, command, healthCommand: role === "worker" ? cfg.workerHealthCommand : "", env, secretEnv, derivedEnv },
         };
     };
 
