@@ -1,0 +1,46 @@
+-- The routine stand-in's migrations for node-pg-migrate (command mode, the
+-- routine local stack): the same schema as demo/routine-migrations (runner
+-- mode), in the same three steps, each with its down step, so the
+-- rehearsal's round trip (upgrade, down one step, upgrade) has a real tool
+-- to run. tests/roundTrip.test.ts proves both directories make the same
+-- schema. node-pg-migrate reads every file in this directory as a migration
+-- (its name is the file name without .sql, recorded in pgmigrations), so
+-- keep notes in these comments, not in a README here.
+--
+-- Run from the repository root with DATABASE_URL set:
+--   node_modules/.bin/node-pg-migrate up -m demo/routine-pgm
+--   node_modules/.bin/node-pg-migrate down -m demo/routine-pgm   (one step)
+
+-- Up Migration
+CREATE TABLE users (
+    id         bigserial PRIMARY KEY,
+    kakao_id   text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE exercise_set_states (
+    id          bigserial PRIMARY KEY,
+    user_id     bigint NOT NULL REFERENCES users (id),
+    target_date date   NOT NULL,
+    state       text   NOT NULL
+);
+CREATE INDEX ix_exercise_set_states_user_date ON exercise_set_states (user_id, target_date);
+CREATE TABLE notifications (
+    id              bigserial PRIMARY KEY,
+    user_id         bigint NOT NULL REFERENCES users (id),
+    idempotency_key text   NOT NULL,
+    CONSTRAINT uq_notifications_idempotency_key UNIQUE (idempotency_key)
+);
+CREATE TABLE webhook_events (
+    id              bigserial PRIMARY KEY,
+    provider        text NOT NULL,
+    event_id        text NOT NULL,
+    idempotency_key text NOT NULL,
+    CONSTRAINT uq_webhook_events_provider_event UNIQUE (provider, event_id),
+    CONSTRAINT uq_webhook_events_provider_idem UNIQUE (provider, idempotency_key)
+);
+
+-- Down Migration
+DROP TABLE webhook_events;
+DROP TABLE notifications;
+DROP TABLE exercise_set_states;
+DROP TABLE users;
