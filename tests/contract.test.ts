@@ -1,4 +1,5 @@
 import { strict as assert } from "assert";
+import * as crypto from "crypto";
 import * as net from "net";
 import * as path from "path";
 import { GateReport, GateRunOptions, formatGateReport, runGate } from "../components/release/gate";
@@ -131,8 +132,8 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
     this.timeout(120_000);
     const LOCAL_ROUTINE = { target: "local", environment: "development" };
 
-    it("passes the checklist's target on the local stack; plans it cannot delete are listed", async () => {
-        const app = await startStandIn("routine", {});
+    it("passes the checklist's target on the local stack (with the machine's Redis); plans it cannot delete are listed", async () => {
+        const app = await startStandIn("routine", { REDIS_URL: "redis://127.0.0.1:6379/0" });
         try {
             const { report, text } = await gate(app.url, spec("routine", LOCAL_ROUTINE, {}));
             assert.equal(report.passed, true, text);
@@ -221,6 +222,62 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
             assert.equal((await post({ user_id: "u1", target_date: "2026-12-02", source: "maybe" })).status, 400);
             assert.equal((await post({ target_date: "2026-12-02", source: "rule" })).status, 422);
             assert.equal((await post("{not json")).status, 422);
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("refuses an empty source beside a valid plan_source, and two sources that disagree", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            const post = async (body: unknown) => {
+                const r = await fetch(`${app.url}/plans/generate`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+                return { status: r.status, body: (await r.json()) as any };
+            };
+            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "" }), { status: 400, body: { code: "validation", message: "source must not be empty" } });
+            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "llm" }), { status: 400, body: { code: "validation", message: "plan_source (rule) and source (llm) disagree" } });
+            assert.equal((await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "fallback" })).body.source, "rule");
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("stores a webhook event once per (provider, event_id) and per (provider, idempotency_key); a repeat answers 200 duplicate", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            const deliver = async (body: unknown, headers: Record<string, string> = {}, provider = "kakao") => {
+                const r = await fetch(`${app.url}/webhooks/${provider}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+                return { status: r.status, body: (await r.json()) as any };
+            };
+            const first = await deliver({ event_id: "e1", idempotency_key: "k1", schema_version: 2 });
+            assert.deepEqual([first.status, first.body.duplicate], [200, false]);
+            const again = await deliver({ event_id: "e1", idempotency_key: "k1", schema_version: 2 });
+            assert.deepEqual(again, { status: 200, body: { received: true, duplicate: true, id: first.body.id, retry_count: 1 } });
+            assert.equal((await deliver({ event_id: "e2", idempotency_key: "k1" })).body.duplicate, true, "same key, new event id");
+            assert.equal((await deliver({ event_id: "e1", idempotency_key: "k9" })).body.duplicate, true, "same event id, new key");
+            assert.equal((await deliver({ event_id: "e3" }, { "Idempotency-Key": "k3" })).body.duplicate, false);
+            assert.equal((await deliver({ event_id: "e3", idempotency_key: "k1" }, {}, "other")).body.duplicate, false, "uniqueness is per provider");
+            assert.equal((await deliver({ idempotency_key: "k4" })).status, 422);
+            const rows = await sql(app.databaseUrl, "SELECT provider, event_id, idempotency_key, schema_version, signature_state, retry_count FROM webhook_events ORDER BY id");
+            assert.deepEqual(rows, [
+                { provider: "kakao", event_id: "e1", idempotency_key: "k1", schema_version: 2, signature_state: "unverified", retry_count: 3 },
+                { provider: "kakao", event_id: "e3", idempotency_key: "k3", schema_version: 1, signature_state: "unverified", retry_count: 0 },
+                { provider: "other", event_id: "e3", idempotency_key: "k1", schema_version: 1, signature_state: "unverified", retry_count: 0 },
+            ]);
+            assert.match(app.output(), /webhook kakao event e1 \(key k1\): repeated delivery of \d+, not stored again/);
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("with WEBHOOK_SECRET stores only signed events, as verified", async () => {
+        const app = await startStandIn("routine", { WEBHOOK_SECRET: "hook-secret" });
+        try {
+            const body = JSON.stringify({ event_id: "e1" });
+            const send = (signature: string) => fetch(`${app.url}/webhooks/kakao`, { method: "POST", headers: { "X-Webhook-Signature": signature }, body });
+            assert.equal((await send("00".repeat(32))).status, 401);
+            assert.equal((await send(crypto.createHmac("sha256", "hook-secret").update(body).digest("hex"))).status, 200);
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT event_id, signature_state FROM webhook_events"), [{ event_id: "e1", signature_state: "verified" }]);
         } finally {
             await app.stop();
         }
