@@ -18,7 +18,9 @@ import { runStack } from "../tests/harness/program";
 import { freshDatabase, stopTestPostgres } from "../tests/helpers/postgres";
 import { EngineStack } from "../tests/helpers/engine";
 import { HarnessTwin } from "../tests/helpers/harnessTwin";
+import { UsageError, parseCli, runCli } from "./lib/cli";
 import { provideEngine } from "./lib/engine";
+import { CliHelp } from "./lib/flags";
 
 const ROOT = path.join(__dirname, "..");
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
@@ -42,11 +44,22 @@ const ONLY: Record<string, () => Promise<Row[]>> = {
     switch: () => rollbackBySwitch(),
 };
 
+const HELP: CliHelp = {
+    usage: "[BENCH_TRIALS=<n>] [BENCH_ONLY=<row>] npm run bench",
+    about: [
+        "Measures Gatehouse against the procedure it replaces, on this machine, and writes BENCHMARKS.md (minutes).",
+        `BENCH_TRIALS: measurements per row (default 3). BENCH_ONLY (${Object.keys(ONLY).join(", ")}): that row alone, printed; BENCHMARKS.md is left as it is.`,
+    ].join("\n"),
+    flags: {},
+    example: "BENCH_ONLY=lint scripts/node22.sh npm run bench",
+};
+
 async function main(): Promise<void> {
-    ensureCliBuild();
     const only = process.env.BENCH_ONLY;
+    if (!(Number.isInteger(TRIALS) && TRIALS >= 1)) throw new UsageError(`BENCH_TRIALS=${JSON.stringify(process.env.BENCH_TRIALS)}: expected a whole number, at least 1`);
+    if (only && !ONLY[only]) throw new UsageError(`BENCH_ONLY=${JSON.stringify(only)}: expected one of ${Object.keys(ONLY).join(", ")}`);
+    ensureCliBuild();
     if (only) {
-        if (!ONLY[only]) throw new Error(`BENCH_ONLY: one of ${Object.keys(ONLY).join(", ")}`);
         for (const row of await ONLY[only]()) console.log(renderRow(row));
         await stopTestPostgres();
         return;
@@ -430,7 +443,7 @@ function render(rows: Row[], suites: { what: string; ms: number }[]): string {
     ].join("\n");
 }
 
-main().catch((err) => {
-    console.error(err);
-    process.exit(1);
+runCli("bench", async () => {
+    parseCli(HELP, {});
+    await main();
 });

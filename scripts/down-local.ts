@@ -1,31 +1,32 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { parseCli, runCli } from "./lib/cli";
+import { parseCli, runCli, stackName } from "./lib/cli";
+import { CliHelp } from "./lib/flags";
 import { STATE_DIR } from "./lib/engine";
 import { alive, stopProcessGroup } from "./lib/processes";
 
 // Stops every process the local stacks started (apps, and the embedded
 // PostgreSQL), keeps all data (.gatehouse/<stack>/: database, snapshots,
 // ledger, state). Safe to run twice: what is not running is skipped.
-const USAGE = "npm run down:local -- [--stack <name>]";
-const HELP = `usage: ${USAGE}
-
-Stops the processes the local stacks started and keeps their data:
-  - every process recorded in .gatehouse/<stack>/*.pid (the app, and its edge, slots and worker where a stack runs them)
-  - the embedded PostgreSQL of .gatehouse/<stack>/pg
-Nothing is deleted. \`npm run up:local\` starts them again.
-
-  --stack <name>   only this stack (default: every local stack)
-  -h, --help       this text
-
-example: scripts/node22.sh npm run down:local`;
+const HELP: CliHelp = {
+    usage: "npm run down:local -- [--stack <name>]",
+    about: [
+        "Stops the processes the local stacks started and keeps their data:",
+        "  - every process recorded in .gatehouse/<stack>/*.pid (the app, and its edge, slots and worker where a stack runs them)",
+        "  - the embedded PostgreSQL of .gatehouse/<stack>/pg",
+        "Nothing is deleted. `npm run up:local` starts them again.",
+    ].join("\n"),
+    flags: { stack: { note: "only this local stack; default every local stack" } },
+    example: "scripts/node22.sh npm run down:local",
+};
 
 runCli("down:local", async () => {
-    const { values } = parseCli(USAGE, { stack: { type: "string" }, help: { type: "boolean", short: "h" } });
-    if (values.help) return void console.log(HELP);
-    const stacks = values.stack ? [values.stack] : localStacks();
-    if (values.stack && !fs.existsSync(path.join(STATE_DIR, values.stack))) throw new Error(`no local stack ${JSON.stringify(values.stack)} in ${STATE_DIR}`);
+    const { values } = parseCli(HELP, { stack: { type: "string" } });
+    if (values.stack !== undefined) stackName(values.stack, HELP.usage);
+    // Only a directory listed there: a name is never joined into a path that leaves .gatehouse/ (its *.pid files are stopped).
+    if (values.stack !== undefined && !localStacks().includes(values.stack)) throw new Error(`no local stack ${JSON.stringify(values.stack)} in ${STATE_DIR}`);
+    const stacks = values.stack !== undefined ? [values.stack] : localStacks();
     let stopped = 0;
     for (const stack of stacks) {
         const dir = path.join(STATE_DIR, stack);

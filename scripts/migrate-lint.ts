@@ -6,29 +6,26 @@ import * as fs from "fs";
 import { parseArgs } from "util";
 import { LintFinding, blockingFindings, lintMigrations } from "../components/release/lint";
 import { MigrationFile, compareVersions, readMigrationDir } from "../components/release/migrationFiles";
+import { helpText } from "./lib/flags";
 
+const HELP = helpText({
+    usage: "npm run migrate -- lint --dir <dir> [--baseline <version>] [--database-url <url>] [--json]",
+    about: [
+        "Lints migration files exactly as `pulumi preview` does: drops, truncates, renames,",
+        "NOT NULL without a default, non-concurrent indexes on existing tables, and column type",
+        "changes judged by PostgreSQL's rewrite rules (from what earlier files in the directory",
+        "declared). A blocking finding fails unless the file carries the line -- gatehouse:reviewed.",
+        "Exit: 0 nothing blocks (warnings allowed), 1 blocking findings, 2 the lint could not run.",
+    ].join("\n"),
+    flags: {
+        dir: { note: "required" },
+        baseline: { note: "those files are not linted" },
+        "database-url": { note: "files its tracking table records as applied are not linted; DATABASE_URL is NOT read: pass it explicitly" },
+        json: { note: "the findings" },
+    },
+    example: "npm run migrate -- lint --dir migrations --baseline 019   (an app's CI, before any database exists)",
+});
 const USAGE = "npm run migrate -- lint --dir <dir> [--baseline <version>] [--database-url <url>] [--json]";
-
-const HELP = `usage: ${USAGE}
-
-Lints migration files exactly as \`pulumi preview\` does: drops, truncates, renames,
-NOT NULL without a default, non-concurrent indexes on existing tables, and column type
-changes judged by PostgreSQL's rewrite rules (from what earlier files in the directory
-declared). A blocking finding fails unless the file carries the line -- gatehouse:reviewed.
-
-  --dir <dir>            migrations directory (NNN_name.sql files)          (required)
-  --baseline <version>   skip files whose prefix is at or below it (applied by hand before
-                         tracking), as the stack's migrationBaseline does
-  --database-url <url>   skip files the tracking table records as applied or baselined, as the
-                         local preview does (DATABASE_URL is NOT read: pass it explicitly)
-  --json                 print the findings as one JSON object on stdout
-  -h, --help             this text
-
-Exit: 0 nothing blocks (warnings allowed), 1 blocking findings, 2 the lint could not run.
-
-Example (CI of the app's repository, before any database exists):
-  npm run migrate -- lint --dir migrations --baseline 019
-`;
 
 class CannotLint extends Error {}
 

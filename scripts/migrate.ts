@@ -1,16 +1,38 @@
 import { StatusRow, migrateUp, migrationStatus } from "../components/release/runner";
-import { UsageError, databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
+import { UsageError, databaseUrlFrom, parseCli, releaseId, required, runCli } from "./lib/cli";
+import { CliHelp } from "./lib/flags";
 
-const USAGE = [
-    "npm run migrate -- status --dir <dir> [--database-url <url>]",
-    "       npm run migrate -- up --dir <dir> [--database-url <url>] [--release <id>] [--baseline <version>] [--through-file <file> | --through <version>]",
-    "       npm run migrate -- verify --expect <file> [--snapshot <release snapshot>] [--database-url <url>]",
-].join("\n");
+const HELP: CliHelp = {
+    usage: [
+        "npm run migrate -- status --dir <dir> [--database-url <url>]",
+        "       npm run migrate -- up --dir <dir> [--database-url <url>] [--release <id>] [--baseline <version>] [--through-file <file> | --through <version>]",
+        "       npm run migrate -- verify --expect <file> [--snapshot <file>] [--database-url <url>]",
+        "       npm run migrate -- lint --help",
+    ].join("\n"),
+    about: [
+        "status  each file's state (applied, pending, baseline, drifted, missing-file); fails on drifted or missing files",
+        "up      applies the pending files in file-name order, each in its transaction, tracked by file name",
+        "verify  checks the schema expectations file against the database and reports the row counts it names",
+        "lint    the migration lint of `pulumi preview`, for an app's CI (flags of its own: migrate lint --help)",
+    ].join("\n"),
+    flags: {
+        dir: { note: "status and up (required)" },
+        "database-url": { note: "default DATABASE_URL" },
+        release: { note: "up: recorded with each file applied; default GATEHOUSE_RELEASE" },
+        baseline: {},
+        "through-file": { value: "<file>", meaning: "up: stop after this file (one release step per file)" },
+        through: { value: "<version>", meaning: "up: stop after the files of this version prefix" },
+        expect: { value: "<file>", meaning: "verify: the schema expectations (YAML), e.g. checks/kifu.schema.yaml" },
+        snapshot: { note: "verify: the release snapshot, where the row counts before the migrations are read" },
+    },
+    example: "npm run migrate -- up --dir migrations --database-url postgres://app@127.0.0.1:5432/app --release r42",
+};
+const USAGE = HELP.usage;
 
 // `lint` has flags and exit codes of its own (0 clean, 1 blocking, 2 cannot lint): scripts/migrate-lint.ts.
 if (process.argv[2] === "lint") require("./migrate-lint").runLintCli(process.argv.slice(3));
 else runCli("migrate", async () => {
-    const { values, positionals } = parseCli(USAGE, {
+    const { values, positionals } = parseCli(HELP, {
         dir: { type: "string" },
         "database-url": { type: "string" },
         release: { type: "string" },
@@ -43,7 +65,7 @@ else runCli("migrate", async () => {
                 databaseUrl,
                 dir: required(values.dir, "--dir", USAGE),
                 // The release pipeline passes the id in the environment (see pipeline.ts).
-                release: values.release ?? process.env.GATEHOUSE_RELEASE,
+                release: values.release !== undefined ? releaseId(values.release, USAGE) : process.env.GATEHOUSE_RELEASE,
                 baseline: values.baseline,
                 through: values.through,
                 throughFile: values["through-file"],

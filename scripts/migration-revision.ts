@@ -19,13 +19,13 @@ current  prints the database's revision (the checklist's \`alembic current\`, re
 check    fails unless the database is at --head (AWS: after the migration task).
 
   --command <cmd>           the app's migration command (sh -c), e.g. alembic upgrade head
-  --head <revision>         the revision the database must be at afterwards (stack key migrationHead)
+  --head <revision>         the revision the database must be at afterwards (the stack's migrationHead)
   --history-command <cmd>   prints the revision history (alembic history); checked before migrating
-  --revision-table <t>      [schema.]table the tool records its revision in   (default alembic_version)
-  --revision-column <c>     its column                                        (default version_num)
-  --url-env <NAME>          env var the command gets the database URL in      (default DATABASE_URL)
-  --url-scheme <scheme>     the URL's scheme for the app, e.g. postgresql+psycopg (default postgres)
-  --database-url <url>      the target database (postgres://); else DATABASE_URL
+  --revision-table <t>      [schema.]table the tool records its revision in; default alembic_version
+  --revision-column <c>     its column; default version_num
+  --url-env <NAME>          env var the command gets the database URL in; default DATABASE_URL
+  --url-scheme <scheme>     the URL's scheme for the app, e.g. postgresql+psycopg; default postgres
+  --database-url <url>      the target database, postgres://user:password@host:port/name (a password is never printed); default DATABASE_URL
   -h, --help                this text
 
 Example:

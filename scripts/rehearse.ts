@@ -1,15 +1,26 @@
 import { rehearseCommand, rehearseMigrations } from "../components/release/rehearsal";
 import { COMMAND_MIGRATION_OPTIONS } from "../components/release/revision";
 import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
+import { CliHelp } from "./lib/flags";
 
 const USAGE = [
     "npm run rehearse -- --snapshot <file> --dir <dir> [--baseline <version>] [--database-url <url>]",
-    "       npm run rehearse -- --snapshot <file> --command <migration command> --head <revision> [--history-command <cmd>]",
+    "       npm run rehearse -- --snapshot <file> --command <cmd> --head <revision> [--history-command <cmd>]",
     "            [--revision-table <t>] [--revision-column <c>] [--url-env <NAME>] [--url-scheme <scheme>] [--database-url <url>]",
 ].join("\n");
+const HELP: CliHelp = {
+    usage: USAGE,
+    about: "The migrations of the release, applied first to a scratch copy of the release snapshot restored beside the\ntarget database, which is not touched; the copy is dropped afterwards. A failure here stops the release.",
+    flags: {
+        snapshot: { note: "required" },
+        "database-url": { note: "the scratch copy is made on its server; default DATABASE_URL" },
+        release: { note: "recorded in the scratch copy's tracking table" },
+    },
+    example: "npm run rehearse -- --snapshot .gatehouse/local/snapshots/r42_20250101T000000Z.dump --dir migrations --database-url postgres://app@127.0.0.1:5432/app",
+};
 
 runCli("rehearse", async () => {
-    const { values } = parseCli(USAGE, {
+    const { values } = parseCli(HELP, {
         snapshot: { type: "string" },
         dir: { type: "string" },
         baseline: { type: "string" },

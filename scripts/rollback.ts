@@ -1,7 +1,8 @@
 import * as readline from "readline/promises";
 import { ConfigMap, LocalWorkspace } from "@pulumi/pulumi/automation";
 import { HistoryEntry, RollbackRefused, chooseTarget, configDifference, formatDifference, refuseUncommittedChanges } from "../components/rollback";
-import { UsageError, parseCli, required, runCli } from "./lib/cli";
+import { UsageError, parseCli, required, runCli, stackName as checkedStackName } from "./lib/cli";
+import { CliHelp } from "./lib/flags";
 import * as fs from "fs";
 import * as path from "path";
 import { LOCAL_PROJECT_DIR, PROJECT_DIR, engineEnv, provideEngine } from "./lib/engine";
@@ -11,33 +12,33 @@ import { LOCAL_PROJECT_DIR, PROJECT_DIR, engineEnv, provideEngine } from "./lib/
 // switch to the slot still running the previous version); relaxed AI limits
 // or a reset frontend mode come back the same way. Migrations are never
 // reverted: see `npm run restore`.
-const USAGE = "npm run rollback -- --stack <name> [--to <update number>] [--preview] [--yes]";
-const HELP = `usage: ${USAGE}
-
-Returns a stack to the config of an earlier successful update (by default the last one before the
-current update) and runs \`pulumi up\`: on the local target the edge switches back to the slot that
-still runs that release; on AWS the listener switches back. Migrations are never reverted.
-
-  --stack <name>   the stack (e.g. local, prod)
-  --to <n>         the update number to return to (see \`pulumi stack history\`)
-  --preview        show what the rollback would do (\`pulumi preview\`), then put the config back
-  --yes            do not ask before running \`pulumi up\`
-  -h, --help       this text
-
-example: scripts/node22.sh npm run rollback -- --stack local --preview`;
+const HELP: CliHelp = {
+    usage: "npm run rollback -- --stack <name> [--to <n>] [--preview] [--yes]",
+    about: [
+        "Returns a stack to the config of an earlier successful update (by default the last one before the",
+        "current update) and runs `pulumi up`: on the local target the edge switches back to the slot that",
+        "still runs that release; on AWS the listener switches back. Migrations are never reverted.",
+    ].join("\n"),
+    flags: {
+        stack: { note: "required" },
+        to: { value: "<n>", meaning: "the update number to return to (see `pulumi stack history`)" },
+        preview: { note: "the stack's config is put back afterwards" },
+        yes: { note: "without it, the difference is shown and `pulumi up` waits for y" },
+    },
+    example: "scripts/node22.sh npm run rollback -- --stack local --preview",
+};
+const USAGE = HELP.usage;
 
 runCli("rollback", async () => {
-    const { values } = parseCli(USAGE, {
+    const { values } = parseCli(HELP, {
         stack: { type: "string" },
         to: { type: "string" },
         preview: { type: "boolean" },
         yes: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
     });
-    if (values.help) return void console.log(HELP);
-    const stackName = required(values.stack, "--stack", USAGE);
+    const stackName = checkedStackName(required(values.stack, "--stack", USAGE), USAGE);
     const to = values.to === undefined ? undefined : Number(values.to);
-    if (to !== undefined && !Number.isInteger(to)) throw new UsageError(`--to must be an update number, got ${values.to}`);
+    if (to !== undefined && !Number.isInteger(to)) throw new UsageError(`--to must be an update number, got ${JSON.stringify(values.to)}\nusage: ${USAGE}`);
 
     const engine = await provideEngine();
     // Local stacks run from their generated project (see localProject); others from the repo.

@@ -6,15 +6,26 @@ import * as YAML from "yaml";
 import { secretsNamedByStackFile } from "../components/config";
 import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
 import { ensureLocalRedis } from "../components/local/redis";
-import { parseCli, runCli } from "./lib/cli";
+import { parseCli, releaseId, runCli } from "./lib/cli";
+import { CliHelp } from "./lib/flags";
 import { STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
 
 // The main job: a whole release of the `local` stack on this machine.
-const USAGE = "npm run up:local -- [--release <id>] [--preview] [--yes]";
+const HELP: CliHelp = {
+    usage: "npm run up:local -- [--release <id>] [--preview]",
+    about: [
+        "A whole release of the `local` stack on this machine: starts the embedded PostgreSQL (unless localDatabaseUrl is set)",
+        "and Redis where the stack uses it, generates missing local secrets, then runs `pulumi up` (snapshot, migrations,",
+        "verification, the app on the idle slot, the gate, the switch, the ledger). It does not ask: run --preview first.",
+    ].join("\n"),
+    flags: { release: { note: "sets the stack's release before the update; default the one in its config" }, preview: {} },
+    example: "scripts/node22.sh npm run up:local -- --release r42 --preview",
+};
 const STACK = "local";
 
 runCli("up:local", async () => {
-    const { values } = parseCli(USAGE, { release: { type: "string" }, preview: { type: "boolean" }, yes: { type: "boolean" } });
+    const { values } = parseCli(HELP, { release: { type: "string" }, preview: { type: "boolean" } });
+    if (values.release !== undefined) releaseId(values.release, HELP.usage);
     const engine = await provideEngine();
 
     const workDir = localProject(STACK);

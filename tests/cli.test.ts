@@ -42,7 +42,7 @@ describe("command-line entry points", function () {
         assert.equal(r.status, 0, r.stderr);
 
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
-        r = cli("snapshot", ["--database-url", source.url, "--out", out, "--label", "cli-1"]);
+        r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-1"]);
         assert.equal(r.status, 0, r.stderr);
         const file = r.stdout.trim().split("\n").pop()!;
         assert.ok(fs.existsSync(file) && file.startsWith(out), `last line is the snapshot path: ${file}`);

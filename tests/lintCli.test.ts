@@ -30,7 +30,7 @@ describe("npm run migrate -- lint (the preview's lint for an app's CI)", functio
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, /^usage: npm run migrate -- lint --dir <dir> \[--baseline <version>\] \[--database-url <url>\] \[--json\]/);
         for (const flag of ["--dir", "--baseline", "--database-url", "--json", "--help"]) assert.ok(r.stdout.includes(flag), flag);
-        assert.match(r.stdout, /Example[\s\S]*npm run migrate -- lint --dir migrations/);
+        assert.match(r.stdout, /example[\s\S]*npm run migrate -- lint --dir migrations/);
         assert.match(r.stdout, /Exit: 0 nothing blocks .*, 1 blocking findings, 2 the lint could not run/);
     });
 

@@ -42,7 +42,7 @@ describe("release pipeline resources", () => {
         assert.equal(m020.inputs.environment.value.GATEHOUSE_RELEASE, "local-1");
         const snapshot = run.get(COMMAND, "kifu-release-snapshot");
         assert.deepEqual(snapshot.inputs.triggers, ["local-1"]);
-        assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --label local-1 --keep 10 --reuse");
+        assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --release local-1 --keep 10 --reuse");
     });
 
     it("runs the app's own migration command in command mode through the revision check, rehearsed on the snapshot", async () => {

@@ -50,7 +50,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         const step = (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra: Partial<command.local.CommandArgs> = {}, stepOpts: pulumi.CustomResourceOptions = {}) =>
             new command.local.Command(`${name}-${id}`, { create, environment: env, triggers: [args.release], ...extra }, { parent: this, dependsOn: after, ...stepOpts });
 
-        const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--label", args.release, "--keep", String(args.steps.snapshotKeep), "--reuse"]), []);
+        const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--release", args.release, "--keep", String(args.steps.snapshotKeep), "--reuse"]), []);
         this.snapshotFile = snapshot.stdout.apply(lastLine);
 
         const migrated = this.migrate(args, step, snapshot, this.snapshotFile, env);

@@ -1,0 +1,47 @@
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import { REPO_ROOT } from "../harness/stackConfig";
+
+/** Every `npm run <cli>` (package.json "scripts"), by the name an operator types, and the arguments that start it. */
+export const ENTRY_POINTS: Record<string, string[]> = {
+    migrate: ["scripts/migrate.ts"],
+    "migrate lint": ["scripts/migrate.ts", "lint"],
+    snapshot: ["scripts/snapshot.ts"],
+    restore: ["scripts/restore.ts"],
+    rehearse: ["scripts/rehearse.ts"],
+    "migration-revision": ["scripts/migration-revision.ts"],
+    gate: ["scripts/gate.ts"],
+    promote: ["scripts/promote.ts"],
+    "local-app": ["scripts/local-app.ts"],
+    rollback: ["scripts/rollback.ts"],
+    "up:local": ["scripts/up-local.ts"],
+    "down:local": ["scripts/down-local.ts"],
+    bench: ["scripts/bench.ts"],
+};
+
+export interface CliResult {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+function invocation(entry: string, args: string[]): string[] {
+    return ["-r", "ts-node/register/transpile-only", ...ENTRY_POINTS[entry], ...args];
+}
+
+/** Runs an entry point as `npm run` would, DATABASE_URL unset unless given. */
+export function runEntryPoint(entry: string, args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+    const result = spawnSync(process.execPath, invocation(entry, args), { cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: "", ...env }, encoding: "utf8", timeout: 60_000 });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The same without blocking this process: for servers the test itself runs. `nodeOptions` go before the script (e.g. a heap limit). */
+export function runEntryPointAsync(entry: string, args: string[], nodeOptions: string[] = []): Promise<CliResult & { ms: number }> {
+    const started = Date.now();
+    const child: ChildProcess = spawn(process.execPath, [...nodeOptions, ...invocation(entry, args)], { cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: "" } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    return new Promise((resolve) => child.on("close", (status) => (clearTimeout(timer), resolve({ status, stdout, stderr, ms: Date.now() - started }))));
+}
