@@ -9,7 +9,7 @@ import { Pool } from "pg";
 
 export const env = (name: string, fallback?: string): string => {
     const value = process.env[name] || fallback;
-    if (value === undefined) throw new Error(`routine stand-in: ${name} is not set`);
+    if (value === undefined) throw new Error(`${name} is not set`);
     return value;
 };
 
@@ -18,7 +18,7 @@ export function envInt(name: string, fallback: number, min = 1): number {
     const raw = process.env[name];
     if (raw === undefined || raw === "") return fallback;
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < min) throw new Error(`routine stand-in: ${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
     return value;
 }
 
@@ -118,6 +118,11 @@ export class RedisConnection {
             this.pending.push({ resolve, reject });
             this.socket.write(encode(args));
         });
+    }
+
+    /** Why the connection is gone (it does not reconnect), or undefined while it is up. */
+    get lost(): Error | undefined {
+        return this.failure;
     }
 
     close(): void {

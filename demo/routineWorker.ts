@@ -27,7 +27,8 @@
 // Env: DATABASE_URL, REDIS_URL, GATEHOUSE_RELEASE (dev), the three above,
 // REDIS_KEY_PREFIX (routine:, every key starts with it), WORKER_JOB_DELAY_MS
 // (0; tests hold each taken job this long to stop a worker in mid-job).
-// SIGTERM: the job in hand is finished, then the worker exits.
+// SIGTERM: the job in hand is finished, then the worker exits (0). A lost
+// Redis connection ends it with 1, for its supervisor to start a fresh one.
 import * as crypto from "crypto";
 import { setTimeout as sleep } from "timers/promises";
 import { Pool } from "pg";
@@ -101,6 +102,9 @@ export async function runWorker(): Promise<void> {
             if (pause) await sleep(pause, undefined, { signal: stop.signal }).catch(() => {});
         } catch (err: any) {
             if (stop.signal.aborted) break;
+            // Redis went away: exit and let the supervisor start a fresh worker; the job in hand stays in the processing list for the others.
+            const lost = redis.lost ?? blocking.lost;
+            if (lost) throw new Error(`lost Redis: ${lost.message}`);
             console.error(`worker: ${err.message}`);
             await sleep(1000, undefined, { signal: stop.signal }).catch(() => {});
         }
