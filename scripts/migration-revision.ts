@@ -21,6 +21,8 @@ check    fails unless the database is at --head (AWS: after the migration task).
   --command <cmd>           the app's migration command (sh -c), e.g. alembic upgrade head
   --head <revision>         the revision the database must be at afterwards (the stack's migrationHead)
   --history-command <cmd>   prints the revision history (alembic history); checked before migrating
+  --down-command <cmd>      reverts one revision (the stack's migrationDownCommand); used by the rehearsal's
+                            round trip (npm run rehearse), accepted and not used here
   --revision-table <t>      [schema.]table the tool records its revision in; default alembic_version
   --revision-column <c>     its column; default version_num
   --url-env <NAME>          env var the command gets the database URL in; default DATABASE_URL

@@ -5,7 +5,7 @@ import { CliHelp } from "./lib/flags";
 
 const USAGE = [
     "npm run rehearse -- --snapshot <file> --dir <dir> [--baseline <version>] [--database-url <url>]",
-    "       npm run rehearse -- --snapshot <file> --command <cmd> --head <revision> [--history-command <cmd>]",
+    "       npm run rehearse -- --snapshot <file> --command <cmd> --head <revision> [--history-command <cmd>] [--down-command <cmd>]",
     "            [--revision-table <t>] [--revision-column <c>] [--url-env <NAME>] [--url-scheme <scheme>] [--database-url <url>]",
 ].join("\n");
 const HELP: CliHelp = {
@@ -39,6 +39,8 @@ runCli("rehearse", async () => {
             command: values.command,
             head: required(values.head, "--head", USAGE),
             historyCommand: values["history-command"],
+            // Where set: upgrade, one step down, upgrade again; the schema must come back the same.
+            downCommand: values["down-command"],
             revision: { table: values["revision-table"]!, column: values["revision-column"]! },
             urlEnv: values["url-env"],
             urlScheme: values["url-scheme"],

@@ -8,6 +8,8 @@ import { Database } from "./database";
 import { Monitoring } from "./monitoring";
 import { Network } from "./network";
 import { OneOffTask } from "./oneOffTask";
+import { BakeWindow } from "./bakeWindow";
+import { AwsRehearsal, RehearsalStep } from "./rehearsal";
 import { ReleaseHistory, ledgerParameter, releaseKind } from "./releaseLedger";
 import { SecretStore } from "./secretStore";
 import { appTaskDefinition, executionRole } from "./taskDefinition";
@@ -40,7 +42,7 @@ export class AwsPlatform extends pulumi.ComponentResource {
     constructor(name: string, args: AwsPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:aws:Platform", name, {}, opts);
         const { config, region } = args;
-        const { returning } = releaseKind(config, args.history);
+        const { returning, current } = releaseKind(config, args.history);
         const aws_ = config.aws;
         const child = { parent: this };
         const backend = config.services.backend;
@@ -120,9 +122,11 @@ export class AwsPlatform extends pulumi.ComponentResource {
         // waits on it.
         const snapshotIdentifier = `${name}-${config.release}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
         const snapshot = new aws.rds.Snapshot(
+        // Taken once the migrator role and its grants exist: the rehearsal's scratch
+        // copy logs in as that role, and roles are part of the snapshot.
             `${name}-snapshot-${config.release}`,
             { dbInstanceIdentifier: database.instance.identifier, dbSnapshotIdentifier: snapshotIdentifier },
-            { parent: this, retainOnDelete: true, ...(returning ? { import: snapshotIdentifier } : {}) },
+            { parent: this, retainOnDelete: true, dependsOn: database.migratorReady, ...(returning ? { import: snapshotIdentifier } : {}) },
         );
         this.snapshotId = snapshot.dbSnapshotIdentifier;
         // A rollback runs no migration (the database stays at its newest schema; an
@@ -168,6 +172,7 @@ export class AwsPlatform extends pulumi.ComponentResource {
         );
         let promoted: pulumi.Resource[] = [backendService.promotion];
         const serviceNames = [`${name}-backend-blue`, `${name}-backend-green`];
+        const blueGreen = [{ service: `${name}-backend`, slots: backendService }];
         const live = aws_.liveSlot;
         const slotAlarms = [...backendService.alarms[live]];
         const liveTargetGroups = [{ service: `${name}-backend`, suffix: backendService.targetGroups[live].arnSuffix }];
@@ -198,33 +203,14 @@ export class AwsPlatform extends pulumi.ComponentResource {
             slotAlarms.push(...frontendService.alarms[live]);
             liveTargetGroups.push({ service: `${name}-frontend`, suffix: frontendService.targetGroups[live].arnSuffix });
         }
+            blueGreen.push({ service: `${name}-frontend`, slots: frontendService });
 
         if (worker.enabled) {
             const workerSecrets = secretsOf(worker.secretEnv, worker.derivedEnv);
             const role = executionRole(`${name}-worker-exec`, Object.values(workerSecrets), child);
             const task = appTaskDefinition(
-                `${name}-worker`,
-                { image: worker.image, command: worker.command, environment: worker.env, secrets: workerSecrets, cpu: 256, memory: 512, logGroupName: logs.name, region, executionRoleArn: role.arn },
-                { parent: this, dependsOn: promoted },
-            );
-            new aws.ecs.Service(
-                `${name}-worker`,
-                {
-                    name: `${name}-worker`,
-                    cluster: cluster.arn,
-                    taskDefinition: task.arn,
-                    desiredCount: aws_.desiredCount.worker,
-                    launchType: "FARGATE",
-                    networkConfiguration: { subnets: network.privateSubnetIds, securityGroups: [sg.worker.id], assignPublicIp: false },
-                    deploymentCircuitBreaker: { enable: true, rollback: true },
-                    waitForSteadyState: true,
-                },
-                { parent: this, dependsOn: promoted },
-            );
-            serviceNames.push(`${name}-worker`);
-        }
-
-        new Monitoring(
+        if (worker.enabled) serviceNames.push(`${name}-worker`);
+        const monitoring = new Monitoring(
             name,
             {
                 topicArn: topic.arn,
@@ -239,9 +225,74 @@ export class AwsPlatform extends pulumi.ComponentResource {
             },
             child,
         );
-        // Written only after every production rule switched: a release whose gate
-        // failed never enters the history, so returning to it is not a rollback.
-        ledgerParameter(name, config, args.history, promoted, this);
+        // The bake window: after the last production rule switched, the live slots'
+        // own alarms are watched for bakeSeconds; one that fires switches every
+        // rule back to the previous release's slot and fails the update. Not on a
+        // rollback (it returns to a release that baked when it was promoted, and
+        // the slot it would go back to is the one being left), nor when 0.
+        const other = live === "blue" ? "green" : "blue";
+        const previous = current && current.liveSlot !== live ? { slot: current.liveSlot, release: current.release } : undefined;
+        const bakeSeconds = config.releaseSteps.bakeSeconds;
+        const settled: pulumi.Resource[] =
+            returning || bakeSeconds === 0
+                ? promoted
+                : [
+                      new BakeWindow(
+                          `${name}-bake`,
+                          {
+                              region,
+                              release: config.release,
+                              bakeSeconds,
+                              alarmNames: [...slotAlarms, ...monitoring.latencyAlarms].map((a) => a.name),
+                              rules: blueGreen.map(({ service, slots }) =>
+                                  pulumi.all([slots.promotion.arn, slots.targetGroups[live].arn, slots.targetGroups[other].arn]).apply(([ruleArn, liveArn, previousArn]) => ({
+                                      service,
+                                      ruleArn,
+                                      liveTargetGroupArn: liveArn,
+                                      ...(previous ? { previousTargetGroupArn: previousArn } : {}),
+                                  })),
+                              ),
+                              previous,
+                          },
+                          { parent: this, dependsOn: promoted },
+                      ),
+                  ];
+
+                `${name}-worker`,
+                { image: worker.image, command: worker.command, healthCommand: worker.healthCommand || undefined, environment: worker.env, secrets: workerSecrets, cpu: 256, memory: 512, logGroupName: logs.name, region, executionRoleArn: role.arn },
+                { parent: this, dependsOn: settled },
+            );
+            new aws.ecs.Service(
+                `${name}-worker`,
+                {
+                    name: `${name}-worker`,
+                    cluster: cluster.arn,
+                    taskDefinition: task.arn,
+                    desiredCount: aws_.desiredCount.worker,
+                    launchType: "FARGATE",
+                    networkConfiguration: { subnets: network.privateSubnetIds, securityGroups: [sg.worker.id], assignPublicIp: false },
+                    deploymentCircuitBreaker: { enable: true, rollback: true },
+                    waitForSteadyState: true,
+                },
+                { parent: this, dependsOn: settled },
+                    // The worker's gate is the app's own check (workerHealthCommand) as the
+                    // container's ECS health check: with minimum 100 % the previous worker
+                    // keeps running until the new tasks are HEALTHY, the circuit breaker
+                    // rolls a worker that never gets there back to the previous task
+                    // definition, and waitForSteadyState fails the update meanwhile. Both
+                    // run side by side for a moment: a scheduled notification is still sent
+                    // once because the app inserts it under notifications.idempotency_key's
+                    // unique constraint before sending (checks/routine.schema.yaml checks it).
+                    // Without a health command ECS counts a task 40 s after it is RUNNING.
+                    deploymentMinimumHealthyPercent: 100,
+                    deploymentMaximumPercent: 200,
+            );
+        }
+
+        // Written only after every production rule switched and baked: a release
+        // whose gate or bake failed never enters the history, so returning to it
+        // is not a rollback.
+        ledgerParameter(name, config, args.history, settled, this);
         this.registerOutputs({ url: this.url, snapshotId: this.snapshotId });
     }
 
@@ -284,8 +335,33 @@ export class AwsPlatform extends pulumi.ComponentResource {
             const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
             for (const file of migrations.files) {
                 // Keyed by checksum, like the local target: preview lists only pending files.
+        const expect = steps.expectationsFile ? path.relative(config.projectDir, steps.expectationsFile) : undefined;
+        const verify = expect ? runnerCommand("migrate", ["verify", "--expect", expect]) : undefined;
+        const rehearse = (rehearsal: RehearsalStep[]) => {
+            // The same commands on a scratch copy of the release snapshot, before the real database.
+            if (!steps.rehearsal || rehearsal.length === 0) return;
+            if (verify) rehearsal.push({ description: `schema verification (${expect})`, taskDefinition: runner!.arn, command: verify, urlEnv: "DATABASE_URL" });
+            previous = [
+                new AwsRehearsal(
+                    `${name}-rehearsal`,
+                    {
+                        region,
+                        release: config.release,
+                        snapshotId: r.snapshot.dbSnapshotIdentifier,
+                        scratchPrefix: `${name}-rehearsal`,
+                        cluster: r.cluster.arn,
+                        subnets: r.network.privateSubnetIds,
+                        securityGroups: [r.network.securityGroups.migration.id],
+                        logGroup: r.logs.name,
+                        steps: rehearsal,
+                    },
+                    { parent: this, dependsOn: previous },
+                ),
+            ];
+        };
                 previous = [task(`migration-${file.version}-${file.name}`, `migration ${file.file}`, runner!, runnerCommand("migrate", ["up", "--dir", migrations.dir, "--through-file", file.file, ...baseline]), [file.sha256], previous)];
             }
+            rehearse([{ description: "pending migrations", taskDefinition: runner!.arn, command: runnerCommand("migrate", ["up", "--dir", migrations.dir, ...baseline]), urlEnv: "DATABASE_URL" }]);
         } else if (migrations.mode === "command") {
             // The app's image runs its own tool with the migrator's URL in the app's env var and form. Its exit code
             // proves nothing (a tool may migrate some other database), so the runner reads the revision before and
@@ -301,11 +377,18 @@ export class AwsPlatform extends pulumi.ComponentResource {
             const script = migrations.historyCommand ? `${migrations.historyCommand} && ${migrations.command}` : migrations.command;
             previous = [task("revision-before", "reading the revision before migrating", runner!, runnerCommand("migration-revision", ["current", ...where]), [config.release], previous)];
             previous = [task("migrate", `migration command \`${migrations.command}\``, app, ["/bin/sh", "-c", script], [config.release], previous)];
-            previous = [task("revision-check", `revision check (expected ${migrations.head})`, runner!, runnerCommand("migration-revision", ["check", "--head", migrations.head, ...where]), [config.release], previous)];
+            previous = [task("revision-check", `revision check (expected ${migrations.head})`, runner!, check, [config.release], previous)];
         }
-        if (steps.expectationsFile) {
-            const expect = path.relative(config.projectDir, steps.expectationsFile);
-            previous = [task("verify-schema", `schema verification (${expect})`, runner!, runnerCommand("migrate", ["verify", "--expect", expect]), [config.release], previous)];
+            const check = runnerCommand("migration-revision", ["check", "--head", migrations.head, ...where]);
+            // Where a down command is set the rehearsal also proves the way back: upgrade, downgrade, upgrade, and
+            // the revision check and schema verification after the round trip (the local rehearsal also diffs the schemas).
+            const roundTrip = migrations.downCommand ? ` && ${migrations.downCommand} && ${migrations.command}` : "";
+            rehearse([
+                { description: `migration command${roundTrip ? " round trip (up, down, up)" : ""}`, taskDefinition: app.arn, command: ["/bin/sh", "-c", script + roundTrip], urlEnv: migrations.databaseUrl.env },
+                { description: `revision check (expected ${migrations.head})`, taskDefinition: runner!.arn, command: check, urlEnv: "DATABASE_URL" },
+            ]);
+        if (verify) {
+            previous = [task("verify-schema", `schema verification (${expect})`, runner!, verify, [config.release], previous)];
         }
         return previous;
     }

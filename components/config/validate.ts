@@ -122,6 +122,12 @@ export interface ReleaseSettings {
     /** The build the frontend must serve (frontendBuildId, else the release id). */
     frontendBuildId: string;
     snapshotKeep: number;
+    /**
+     * Bake window: seconds the promoted version is watched before the update
+     * succeeds (local: probes; aws: the live slots' alarms); 0 = off. Both
+     * targets switch back to the previous version when it turns bad.
+     */
+    bakeSeconds: number;
 }
 
 export interface LocalSettings {
@@ -135,8 +141,6 @@ export interface LocalSettings {
     frontend: { command: string; port: number };
     /** The worker's start command; used when workerEnabled. */
     workerCommand: string;
-    /** Seconds the promoted version is watched before the update succeeds; 0 = off. */
-    bakeSeconds: number;
 }
 
 export interface ConfigInput {
@@ -225,7 +229,6 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
                 promoteCommand: cfg.localPromoteCommand,
                 frontend: { command: cfg.localFrontendCommand, port: cfg.localFrontendPort },
                 workerCommand: cfg.localWorkerCommand,
-                bakeSeconds: cfg.bakeSeconds,
             },
         },
     };
@@ -284,7 +287,7 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
         intervalMs: 500,
         checks: [{ name: "frontend", request: { method: "GET", path: cfg.frontendHealthPath }, expect: { status: 200 }, repeat: 2 }],
     };
-    return { migrations, rehearsal: cfg.rehearsal, expectationsFile, gate, frontendGate, frontendBuildId: cfg.frontendBuildId || cfg.release, snapshotKeep: cfg.snapshotKeep };
+    return { migrations, rehearsal: cfg.rehearsal, expectationsFile, gate, frontendGate, frontendBuildId: cfg.frontendBuildId || cfg.release, snapshotKeep: cfg.snapshotKeep, bakeSeconds: cfg.bakeSeconds };
 }
 
 /**

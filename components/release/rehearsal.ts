@@ -1,9 +1,9 @@
 import * as crypto from "crypto";
 import { Client } from "pg";
-import { databaseName, urlForDatabase } from "./pgTools";
+import { databaseName, libpqTarget, runTool, urlForDatabase } from "./pgTools";
 import { compareVersions } from "./migrationFiles";
 import { RunResult, migrateUp, migrationStatus } from "./runner";
-import { ALEMBIC, CommandMigrationOptions, readRevision, runCommandMigration } from "./revision";
+import { ALEMBIC, CommandMigrationOptions, MigrationRevisionError, describeRevision, isAtHead, readRevision, revertOneStep, runCommandMigration } from "./revision";
 import { restoreSnapshot } from "./snapshot";
 
 /**
@@ -58,19 +58,93 @@ export async function rehearseMigrations(options: RehearsalOptions): Promise<Run
  * scratch copy, with the same proof as the real step (revision.ts): the
  * history is continuous, and afterwards the copy itself is at the expected
  * head. A command that migrates some other database (an env.py falling back to
- * SQLite) fails here, before the real database is touched.
+ * SQLite) fails here, before the real database is touched. With a down
+ * command, the copy then makes the round trip (roundTrip).
  */
-export async function rehearseCommand(options: { snapshot: string } & CommandMigrationOptions): Promise<void> {
-    const { snapshot, ...migration } = options;
+export async function rehearseCommand(options: { snapshot: string; downCommand?: string } & CommandMigrationOptions): Promise<void> {
+    const { snapshot, downCommand, ...migration } = options;
     const current = await readRevision(options.databaseUrl, options.revision ?? ALEMBIC);
-    if (current?.length === 1 && current[0] === options.head) {
+    if (isAtHead(current, options.head)) {
         options.log?.(`rehearsal skipped: the database is already at ${options.head}`);
         return;
     }
     return withScratchCopy(options.databaseUrl, snapshot, async (scratchUrl) => {
+        const started = Date.now();
         await runCommandMigration({ ...migration, databaseUrl: scratchUrl });
         options.log?.(`rehearsal: the migration command brings a copy of the release snapshot to ${options.head}`);
+        if (downCommand) await roundTrip({ ...migration, databaseUrl: scratchUrl, downCommand }, started);
     });
+}
+
+/**
+ * The second checklist's downgrade -1 / upgrade head round trip, on a copy
+ * already at the head: dump the schema, go back one step (checked from the
+ * revision table), upgrade again (checked at the head), dump again. Fails
+ * when the schema after the round trip differs from the schema after the
+ * first upgrade: a down step that leaves something behind, or removes too
+ * much, that the upgrade does not put back the same.
+ */
+async function roundTrip(options: CommandMigrationOptions & { downCommand: string }, started: number): Promise<void> {
+    const log = options.log ?? (() => {});
+    const progress = (line: string) => log(`round trip [${((Date.now() - started) / 1000).toFixed(1)} s]: ${line}`);
+    const where = options.revision ?? ALEMBIC;
+    const upgraded = await dumpSchema(options.databaseUrl);
+    progress(`schema after the upgrade dumped (${upgraded.length} lines); one step down: ${options.downCommand}`);
+    const back = await revertOneStep(options);
+    progress(`one step back, at ${describeRevision(back, where)}; upgrading again: ${options.command}`);
+    // The history was checked before the first upgrade; the second upgrade gets the same revision check.
+    await runCommandMigration({ ...options, historyCommand: undefined });
+    const again = await dumpSchema(options.databaseUrl);
+    progress(`at ${options.head} again; schema dumped (${again.length} lines), comparing`);
+    const difference = firstDifference(upgraded, again);
+    if (difference) {
+        throw new MigrationRevisionError(
+            `the round trip (upgrade, ${options.downCommand}, upgrade) leaves the schema different from the schema after the first upgrade, ` +
+                `so the down step of ${options.head} does not undo exactly what its upgrade does (pg_dump --schema-only, ${difference}`,
+        );
+    }
+    progress(`passed: the schema after the round trip is the same as after the first upgrade`);
+}
+
+/**
+ * `pg_dump --schema-only`, as lines. pg_dump 15.14+ wraps its output in
+ * `\restrict <key>` / `\unrestrict <key>` with a random key per run; those
+ * lines are dropped so two dumps of the same schema compare equal.
+ */
+export async function dumpSchema(databaseUrl: string): Promise<string[]> {
+    const { url, env } = libpqTarget(databaseUrl);
+    const { stdout } = await runTool("pg_dump", ["--schema-only", url], env);
+    return stdout.split("\n").filter((line) => !/^\\(un)?restrict\b/.test(line));
+}
+
+/**
+ * Where two dumps first differ: the line number and, from each side, the
+ * lines that differ there (up to the rest both share), blank lines and bare
+ * `--` left out. undefined when they are the same.
+ */
+export function firstDifference(before: string[], after: string[]): string | undefined {
+    let start = 0;
+    while (start < before.length && start < after.length && before[start] === after[start]) start++;
+    if (start === before.length && start === after.length) return undefined;
+    let endBefore = before.length;
+    let endAfter = after.length;
+    while (endBefore > start && endAfter > start && before[endBefore - 1] === after[endAfter - 1]) {
+        endBefore--;
+        endAfter--;
+    }
+    const show = (lines: string[], end: number) => {
+        const shown = lines.slice(start, end).filter((l) => l.trim() !== "" && l.trim() !== "--");
+        if (shown.length === 0) return ["    (nothing)"];
+        const max = 8;
+        return [...shown.slice(0, max).map((l) => `    ${l}`), ...(shown.length > max ? [`    ... ${shown.length - max} more line(s)`] : [])];
+    };
+    return [
+        `first difference at line ${start + 1}):`,
+        "  after the first upgrade:",
+        ...show(before, endBefore),
+        "  after the round trip:",
+        ...show(after, endAfter),
+    ].join("\n");
 }
 
 async function adminQuery(databaseUrl: string, text: string): Promise<void> {

@@ -19,23 +19,61 @@ export interface RevisionTable {
 
 export const ALEMBIC: RevisionTable = { table: "alembic_version", column: "version_num" };
 
-/** The revisions recorded in the database, sorted; undefined when the table does not exist (never migrated). */
-export async function readRevision(databaseUrl: string, where: RevisionTable): Promise<string[] | undefined> {
+/**
+ * What the revision table says. Two kinds of table are read:
+ * - a state table (alembic_version: version_num only): its rows are the
+ *   current revision(s), one per branch head;
+ * - a log (node-pg-migrate's pgmigrations: id, name, run_on): one row per
+ *   applied migration, added as each is applied and deleted as each is
+ *   reverted. A table with an `id` column is read as a log, ordered by id,
+ *   and the database's revision is the last applied one. node-pg-migrate
+ *   itself orders by run_on, then id; run_on is NOW() of the transaction
+ *   (the same for every migration one run applies) and id is a serial, so id
+ *   alone is the order the migrations were applied in.
+ */
+export interface RevisionState {
+    /** The current revision(s), sorted; [] at base; undefined when the table does not exist (never migrated). */
+    current: string[] | undefined;
+    /** A log table only: every applied revision, oldest first. */
+    applied?: string[];
+}
+
+export async function readRevisionState(databaseUrl: string, where: RevisionTable): Promise<RevisionState> {
     const client = new Client({ connectionString: databaseUrl, application_name: "gatehouse-revision" });
     await client.connect();
     try {
-        const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS found", [where.table]);
-        if (!exists.rows[0].found) return undefined;
+        const found = await client.query(
+            `SELECT to_regclass($1) IS NOT NULL AS found,
+                    EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'id' AND attnum > 0 AND NOT attisdropped) AS log`,
+            [where.table],
+        );
+        if (!found.rows[0].found) return { current: undefined };
         const table = where.table.split(".").map(quoteIdent).join(".");
-        const rows = await client.query(`SELECT ${quoteIdent(where.column)}::text AS revision FROM ${table}`);
-        return rows.rows.map((r) => r.revision as string).sort();
+        const column = quoteIdent(where.column);
+        if (found.rows[0].log && where.column !== "id") {
+            const rows = await client.query(`SELECT ${column}::text AS revision FROM ${table} ORDER BY id`);
+            const applied = rows.rows.map((r) => r.revision as string);
+            return { current: applied.slice(-1), applied };
+        }
+        const rows = await client.query(`SELECT ${column}::text AS revision FROM ${table}`);
+        return { current: rows.rows.map((r) => r.revision as string).sort() };
     } finally {
         await client.end();
     }
 }
 
+/** The database's current revision(s) (see RevisionState): sorted; undefined when the table does not exist (never migrated). */
+export async function readRevision(databaseUrl: string, where: RevisionTable): Promise<string[] | undefined> {
+    return (await readRevisionState(databaseUrl, where)).current;
+}
+
 function quoteIdent(name: string): string {
     return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Exactly one current revision, and it is the head. */
+export function isAtHead(revisions: string[] | undefined, head: string): boolean {
+    return revisions?.length === 1 && revisions[0] === head;
 }
 
 export function describeRevision(revisions: string[] | undefined, where: RevisionTable): string {
@@ -186,7 +224,7 @@ export async function runCommandMigration(options: CommandMigrationOptions): Pro
     if (run.status !== 0) {
         throw new MigrationRevisionError(`\`${options.command}\` exited with ${run.status}; the database is at ${describeRevision(after, where)} (expected ${options.head}): ${tail(run.output)}`);
     }
-    if (!(after?.length === 1 && after[0] === options.head)) {
+    if (!isAtHead(after, options.head)) {
         const found = `\`${options.command}\` exited 0, but ${label} in the target database is ${describeRevision(after, where)}, not the expected head ${options.head}`;
         const moved = JSON.stringify(before ?? []) !== JSON.stringify(after ?? []);
         throw new MigrationRevisionError(
@@ -198,6 +236,73 @@ export async function runCommandMigration(options: CommandMigrationOptions): Pro
     }
     log(`revision check passed: the database is at the expected head ${options.head}`);
     return { before, after, history };
+}
+
+export interface DownStepOptions extends CommandMigrationOptions {
+    /** Reverts one revision (alembic downgrade -1, node-pg-migrate down); same env as the command. */
+    downCommand: string;
+}
+
+/**
+ * The down half of the rehearsal's round trip, on a database at the head:
+ * runs the down command with the URL as the migration command gets it, then
+ * proves from the database that it went back exactly one step, whatever its
+ * exit code. The step before the head comes from the log (a table with an id
+ * column: the applied revisions without the last) or, for a state table such
+ * as alembic_version, from the history command (the head's parents); with
+ * neither it cannot be known, and this fails before running anything.
+ * Returns the revision(s) the database went back to ([] = base).
+ */
+export async function revertOneStep(options: DownStepOptions): Promise<string[]> {
+    const where = options.revision ?? ALEMBIC;
+    const log = options.log ?? (() => {});
+    const env = commandEnv(options.databaseUrl, options.urlEnv ?? "DATABASE_URL", options.urlScheme ?? "postgres");
+    const label = `${where.table}.${where.column}`;
+    const describe = (revisions: string[] | undefined) => describeRevision(revisions, where);
+
+    const start = await readRevisionState(options.databaseUrl, where);
+    if (!isAtHead(start.current, options.head)) {
+        throw new MigrationRevisionError(`the down step starts at the head ${options.head}, but ${label} is ${describe(start.current)}`);
+    }
+    let expected: string[];
+    if (start.applied) {
+        expected = start.applied.slice(-2, -1);
+    } else if (options.historyCommand) {
+        const out = runShell(options.historyCommand, env, options.cwd);
+        if (out.status !== 0) throw new MigrationRevisionError(`\`${options.historyCommand}\` exited with ${out.status}; the down step did not run: ${tail(out.output)}`);
+        const head = parseHistory(out.output).find((e) => e.revision === options.head);
+        if (!head) throw new MigrationRevisionError(`\`${options.historyCommand}\` does not list the head ${options.head}; the down step did not run`);
+        expected = [...head.parents].sort();
+    } else {
+        throw new MigrationRevisionError(
+            `cannot check that \`${options.downCommand}\` goes back exactly one step: ${where.table} holds only the current revision, and without ` +
+                `migrationHistoryCommand the revision before ${options.head} is unknown. Set migrationHistoryCommand (e.g. alembic history), ` +
+                `or record revisions in a log table with an id column (node-pg-migrate's pgmigrations)`,
+        );
+    }
+
+    log(`running the down command: ${options.downCommand}  (one step back from ${options.head} is ${describe(expected)})`);
+    const run = runShell(options.downCommand, env, options.cwd);
+    if (run.output.trim()) log(run.output.trim());
+    const after = await readRevisionState(options.databaseUrl, where);
+    log(`revision after the down command (${label}): ${describe(after.current)}`);
+    if (run.status !== 0) {
+        throw new MigrationRevisionError(`\`${options.downCommand}\` exited with ${run.status}; ${label} is ${describe(after.current)}: ${tail(run.output)}`);
+    }
+    const oneStep = sameList(after.current, expected) && (!start.applied || sameList(after.applied, start.applied.slice(0, -1)));
+    if (!oneStep) {
+        const what = sameList(after.current, start.current) && sameList(after.applied, start.applied) ? `did not move the revision back: it is still ${options.head}` : `left ${label} at ${describe(after.current)}`;
+        throw new MigrationRevisionError(
+            `\`${options.downCommand}\` exited 0 but ${what}; one step back from ${options.head} is ${describe(expected)}. ` +
+                `migrationDownCommand must revert exactly one revision (alembic downgrade -1, node-pg-migrate down)`,
+        );
+    }
+    log(`down step checked: ${label} went back exactly one step, from ${options.head} to ${describe(expected)}`);
+    return expected;
+}
+
+function sameList(a: string[] | undefined, b: string[] | undefined): boolean {
+    return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /**
@@ -234,6 +339,7 @@ export const COMMAND_MIGRATION_OPTIONS = {
     command: { type: "string" },
     head: { type: "string" },
     "history-command": { type: "string" },
+    "down-command": { type: "string" },
     "revision-table": { type: "string", default: "alembic_version" },
     "revision-column": { type: "string", default: "version_num" },
     "url-env": { type: "string", default: "DATABASE_URL" },
@@ -244,6 +350,7 @@ export function commandMigrationFlags(m: {
     command: string;
     head: string;
     historyCommand: string;
+    downCommand?: string;
     revision: RevisionTable;
     databaseUrl: { env: string; scheme: string };
 }): string[] {
@@ -251,6 +358,7 @@ export function commandMigrationFlags(m: {
         "--command", m.command,
         "--head", m.head,
         ...(m.historyCommand ? ["--history-command", m.historyCommand] : []),
+        ...(m.downCommand ? ["--down-command", m.downCommand] : []),
         "--revision-table", m.revision.table,
         "--revision-column", m.revision.column,
         "--url-env", m.databaseUrl.env,
