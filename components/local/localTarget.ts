@@ -103,7 +103,7 @@ export class LocalTarget extends pulumi.ComponentResource {
     ): command.local.Command {
         const ledger = `${this.stateDir}/releases.jsonl`;
         const promoteCommand = config.local.promoteCommand ? ` -- ${config.local.promoteCommand}` : "";
-        const switchEdge = gatehouseCli("local-app", ["switch", ...this.slotArgs(config), "--release", config.release, "--bake-seconds", String(config.local.bakeSeconds)]);
+        const switchEdge = gatehouseCli("local-app", ["switch", ...this.slotArgs(config), "--release", config.release, "--bake-seconds", String(config.releaseSteps.bakeSeconds)]);
         return new command.local.Command(
             `${name}-promote`,
             {
