@@ -7,21 +7,22 @@ import { REPO_ROOT } from "./harness/stackConfig";
 
 // What an operator lives through on a real account, one stack at a time:
 // first deploy -> release 2 with a new migration -> release 3 whose gate
-// fails -> rollback to release 2's config. The account is a stand-in that
+// fails -> release 4 that passes the gate but trips an alarm in the bake
+// window -> rollback to release 2's config. The account is a stand-in that
 // refuses what AWS refuses (tests/harness/awsStandIn.ts, RULES); the engine's
 // bookkeeping is the executing harness's, kept between the runs.
 const ECR = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
 const GATE = path.join(REPO_ROOT, "tests/fixtures/aws-lifecycle/gate.smoke.yaml");
 
 /** A migrations directory: the repo's files plus the extra ones (runner mode). */
-function migrationsDir(extra: Record<string, string>): string {
+export function migrationsDir(extra: Record<string, string>): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-aws-migrations-"));
     for (const f of fs.readdirSync(path.join(REPO_ROOT, "migrations"))) fs.copyFileSync(path.join(REPO_ROOT, "migrations", f), path.join(dir, f));
     for (const [f, sql] of Object.entries(extra)) fs.writeFileSync(path.join(dir, f), sql);
     return dir;
 }
 
-interface Release {
+export interface Release {
     release: string;
     liveSlot: "blue" | "green";
     image: string;
@@ -29,11 +30,13 @@ interface Release {
     migrations?: string;
 }
 
-function settings(app: "kifu" | "routine", r: Release): Record<string, unknown> {
+export function settings(app: "kifu" | "routine", r: Release): Record<string, unknown> {
     const set: Record<string, unknown> = {
         release: r.release,
         liveSlot: r.liveSlot,
         gateSpec: GATE,
+        // The window's length is the stack's (300 s); what happens in it does not depend on it.
+        bakeSeconds: 1,
         backendImage: `${ECR}/${app === "kifu" ? "kifu-backend" : "routine-api"}:${r.image}`,
         backendStandbyImage: r.standby ? `${ECR}/${app === "kifu" ? "kifu-backend" : "routine-api"}:${r.standby}` : "",
     };
@@ -63,13 +66,32 @@ for (const { stack, app } of [
             standby: "r2",
             migrations: migrationsDir({ "023_lifecycle_notes.sql": "CREATE TABLE lifecycle_notes (id bigint PRIMARY KEY);\n", "024_lifecycle_more.sql": "CREATE TABLE lifecycle_more (id bigint PRIMARY KEY);\n" }),
         };
-        // routine's images know alembic revisions by tag: r1 -> 1, r2 -> 2, r3 -> 3.
+        const r4: Release = {
+            release: "r4",
+            liveSlot: "blue",
+            image: "r4-under-load",
+            standby: "r2",
+            migrations: migrationsDir({
+                "023_lifecycle_notes.sql": "CREATE TABLE lifecycle_notes (id bigint PRIMARY KEY);\n",
+                "024_lifecycle_more.sql": "CREATE TABLE lifecycle_more (id bigint PRIMARY KEY);\n",
+                "025_lifecycle_bake.sql": "CREATE TABLE lifecycle_bake (id bigint PRIMARY KEY);\n",
+            }),
+        };
+        // routine's images know alembic revisions by tag: r1 -> 1, r2 -> 2, r3 -> 3, r4 -> 4.
         account.alembicHead = (image) => Number(/:r(\d)/.exec(image)?.[1] ?? 0);
         const backend = (slot: string) => account.image(`${app}-backend-${slot}`);
         const tag = (image?: string) => image?.split(":").pop();
         const up = (r: Release) => account.up(stack, { set: settings(app, r), stackName: `${stack}-lifecycle` });
         const noDuplicates = () => assert.deepEqual(account.creates.filter((c, i) => account.creates.indexOf(c) !== i), [], "something was created twice");
         const migrated = () => (app === "kifu" ? account.appliedFiles.filter((f) => f > "019") : [`alembic revision ${account.alembicRevision}`]);
+        const traffic = () => ({ slot: account.production("/api/x")?.slot, image: tag(account.production("/api/x")?.image), ...(app === "kifu" ? { page: tag(account.production("/")?.image) } : {}) });
+        const promotions = () => JSON.parse(account.ssm.get(`/gatehouse/${app}/promotions`) ?? "[]").map((p: any) => p.release);
+        // routine rehearses on a scratch copy (Pulumi.routine-prod.yaml): every scratch instance is gone after each update.
+        const noScratchLeft = () => {
+            assert.deepEqual(account.scratchInstances(), [], "a scratch instance outlived its update");
+            assert.deepEqual(account.deletedInstances, account.restores.map((r) => r.id), "a restored scratch instance was not deleted");
+        };
+        const rehearsed = (release: string) => account.taskRuns.filter((t) => t.release === release && t.database !== "live").length > 0;
 
         it("first deploy: migrations wait for their role and secret; every slot attached; traffic on blue", async () => {
             const run = await up(r1);
@@ -80,6 +102,8 @@ for (const { stack, app } of [
             assert.deepEqual([tag(backend("blue")), tag(backend("green"))], ["r1", "r1"]);
             assert.deepEqual(migrated(), app === "kifu" ? ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql"] : ["alembic revision 1"]);
             assert.deepEqual([...account.snapshots], [`${app}-r1`]);
+            assert.equal(rehearsed("r1"), app === "routine");
+            noScratchLeft();
             noDuplicates();
         });
 
@@ -89,6 +113,8 @@ for (const { stack, app } of [
             assert.deepEqual([tag(backend("blue")), tag(backend("green"))], ["r1", "r2"]);
             assert.deepEqual(migrated(), app === "kifu" ? ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql", "023_lifecycle_notes.sql"] : ["alembic revision 2"]);
             assert.deepEqual([...account.snapshots].sort(), [`${app}-r1`, `${app}-r2`]);
+            assert.equal(rehearsed("r2"), app === "routine");
+            noScratchLeft();
             noDuplicates();
         });
 
@@ -102,18 +128,50 @@ for (const { stack, app } of [
             noDuplicates();
         });
 
+        it("release 4 passes its gate but trips its slot's 5xx alarm in the bake window: traffic back on green (r2), the update fails", async () => {
+            const changes = account.ruleChanges.length;
+            await assert.rejects(up(r4), (err: Error) => {
+                assert.match(err.message, /bake window: release r4 tripped .*backend-blue-target-5xx/);
+                assert.match(err.message, /switched back to slot green \(release r2\)/);
+                return true;
+            });
+            assert.deepEqual(traffic(), { slot: "green", image: "r2", ...(app === "kifu" ? { page: "r2" } : {}) });
+            // Every production rule went back (backend, and kifu's frontend), each to exactly one target group.
+            assert.equal(account.ruleChanges.length - changes, app === "kifu" ? 2 : 1);
+            assert.deepEqual([tag(backend("blue")), tag(backend("green"))], ["r4-under-load", "r2"]);
+            assert.deepEqual(migrated(), app === "kifu" ? ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql", "023_lifecycle_notes.sql", "024_lifecycle_more.sql", "025_lifecycle_bake.sql"] : ["alembic revision 4"]);
+            assert.deepEqual([...account.snapshots].sort(), [`${app}-r1`, `${app}-r2`, `${app}-r3`, `${app}-r4`]);
+            assert.deepEqual(promotions(), ["r1", "r2"], "a release whose bake failed was recorded as promoted");
+            noScratchLeft();
+            noDuplicates();
+        });
+
+        it("release 4's config again: refused, production stays on green (the bake switched it back)", async () => {
+            const changes = account.ruleChanges.length;
+            await assert.rejects(up(r4), /forwards to .*not to the slot this release promoted/);
+            assert.deepEqual(traffic(), { slot: "green", image: "r2", ...(app === "kifu" ? { page: "r2" } : {}) });
+            assert.equal(account.ruleChanges.length, changes);
+            assert.deepEqual(promotions(), ["r1", "r2"]);
+            noDuplicates();
+        });
+
         it("rollback to release 2's config: a flip, no snapshot, no migration, green not redeployed", async () => {
             const tasksBefore = account.taskRuns.length;
             const greenDeployments = account.deployments(`${app}-backend-green`);
             const createsBefore = account.creates.length;
             const result = await up(r2);
-            assert.deepEqual({ slot: account.production("/api/x")?.slot, image: tag(account.production("/api/x")?.image) }, { slot: "green", image: "r2" });
+            assert.deepEqual(traffic(), { slot: "green", image: "r2", ...(app === "kifu" ? { page: "r2" } : {}) });
             assert.equal(account.taskRuns.length, tasksBefore, `tasks ran on rollback: ${JSON.stringify(account.taskRuns.slice(tasksBefore))}`);
             assert.equal(account.deployments(`${app}-backend-green`), greenDeployments, "green already ran r2 and was redeployed");
             assert.deepEqual(account.creates.slice(createsBefore).filter((c) => c.startsWith("snapshot:")), [], "a snapshot was created on rollback");
-            assert.deepEqual([...account.snapshots].sort(), [`${app}-r1`, `${app}-r2`, `${app}-r3`]);
+            assert.deepEqual([...account.snapshots].sort(), [`${app}-r1`, `${app}-r2`, `${app}-r3`, `${app}-r4`]);
             assert.equal(result.registrations.some((r) => r.type === "pulumi-nodejs:dynamic/gatehouse:HealthGate"), false, "a rollback is not gated again");
-            assert.deepEqual(tag(backend("green")), "r2");
+            assert.equal(result.registrations.some((r) => r.type === "pulumi-nodejs:dynamic/gatehouse:BakeWindow"), false, "a rollback does not bake");
+            // The standby goes back to what release 2's config says it runs; migrations are never reverted.
+            assert.deepEqual([tag(backend("blue")), tag(backend("green"))], ["r1", "r2"]);
+            assert.deepEqual(migrated(), app === "kifu" ? ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql", "023_lifecycle_notes.sql", "024_lifecycle_more.sql", "025_lifecycle_bake.sql"] : ["alembic revision 4"]);
+            assert.deepEqual(promotions(), ["r1", "r2"]);
+            noScratchLeft();
             noDuplicates();
         });
     });

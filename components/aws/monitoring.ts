@@ -68,6 +68,8 @@ export interface MonitoringArgs {
 /** The hour of monitoring after a release (checklist section 6) as alarms and one dashboard. */
 export class Monitoring extends pulumi.ComponentResource {
     readonly alarmNames: pulumi.Output<string>[];
+    /** The live slots' p95 latency alarms (the bake window watches them with the slots' own). */
+    readonly latencyAlarms: aws.cloudwatch.MetricAlarm[];
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:aws:Monitoring", name, {}, opts);
@@ -77,10 +79,11 @@ export class Monitoring extends pulumi.ComponentResource {
                 { ...alarmDefaults(args.topicArn), name: `${name}-${id}`, evaluationPeriods: 5, ...a } as aws.cloudwatch.MetricAlarmArgs,
                 { parent: this },
             );
+        this.latencyAlarms = args.liveTargetGroups.map((tg) =>
+            alarm(`${tg.service}-p95-latency`, { namespace: "AWS/ApplicationELB", metricName: "TargetResponseTime", extendedStatistic: "p95", threshold: 1.5, dimensions: { LoadBalancer: args.loadBalancerSuffix, TargetGroup: tg.suffix }, alarmDescription: `${tg.service} live slot: p95 response time above 1.5 s` }),
+        );
         const alarms = [
-            ...args.liveTargetGroups.map((tg) =>
-                alarm(`${tg.service}-p95-latency`, { namespace: "AWS/ApplicationELB", metricName: "TargetResponseTime", extendedStatistic: "p95", threshold: 1.5, dimensions: { LoadBalancer: args.loadBalancerSuffix, TargetGroup: tg.suffix }, alarmDescription: `${tg.service} live slot: p95 response time above 1.5 s` }),
-            ),
+            ...this.latencyAlarms,
             // 502s the load balancer itself generates are published per load balancer only.
             alarm("elb-502", { namespace: "AWS/ApplicationELB", metricName: "HTTPCode_ELB_502_Count", statistic: "Sum", threshold: 5, evaluationPeriods: 2, dimensions: { LoadBalancer: args.loadBalancerSuffix }, alarmDescription: "502 / connection refused from targets (checklist 6, 7)" }),
             ...args.serviceNames.flatMap((service) => [

@@ -33,54 +33,75 @@ interface TaskInputs {
     timeoutMinutes?: number;
 }
 
+/** One container run: what RunTask needs, and what the failure message names. */
+export interface TaskRunSpec {
+    description: string;
+    cluster: string;
+    taskDefinition: string;
+    subnets: string[];
+    securityGroups: string[];
+    command: string[];
+    environment?: Record<string, string>;
+    logGroup: string;
+    timeoutMinutes?: number;
+}
+
+/**
+ * Runs one task inside the VPC and waits for it to stop; throws on a refusal,
+ * a non-zero exit or the timeout. `sdk` is @aws-sdk/client-ecs (its command
+ * classes), `ecs` a client of it. Shared by the OneOffTask provider and the
+ * AWS rehearsal, which runs the same migration commands on a scratch instance.
+ */
+export async function runTaskToCompletion(sdk: any, ecs: { send(command: any): Promise<any> }, spec: TaskRunSpec, pollMs = 3000): Promise<{ taskArn: string }> {
+    const started = await ecs.send(
+        new sdk.RunTaskCommand({
+            cluster: spec.cluster,
+            taskDefinition: spec.taskDefinition,
+            launchType: "FARGATE",
+            startedBy: "gatehouse",
+            networkConfiguration: { awsvpcConfiguration: { subnets: spec.subnets, securityGroups: spec.securityGroups, assignPublicIp: "DISABLED" } },
+            overrides: {
+                containerOverrides: [
+                    {
+                        name: "app",
+                        command: spec.command,
+                        environment: Object.entries(spec.environment ?? {}).map(([name, value]) => ({ name, value })),
+                    },
+                ],
+            },
+        }),
+    );
+    const task = started.tasks?.[0];
+    if (!task?.taskArn) {
+        const reasons = (started.failures ?? []).map((f: any) => `${f.arn ?? ""} ${f.reason}`).join("; ");
+        throw new Error(`${spec.description}: ECS did not start the task (${reasons || "no reason given"}); nothing ran`);
+    }
+    const deadline = Date.now() + (spec.timeoutMinutes ?? 30) * 60_000;
+    for (;;) {
+        const { tasks } = await ecs.send(new sdk.DescribeTasksCommand({ cluster: spec.cluster, tasks: [task.taskArn] }));
+        const current = tasks?.[0];
+        if (current?.lastStatus === "STOPPED") {
+            const container = current.containers?.find((c: any) => c.name === "app");
+            const taskId = task.taskArn.split("/").pop();
+            if (container?.exitCode === 0) return { taskArn: task.taskArn };
+            throw new Error(
+                `${spec.description} failed (exit ${container?.exitCode ?? "none"}: ${container?.reason ?? current.stoppedReason ?? "unknown"}); ` +
+                    `later steps did not run. Logs: CloudWatch group ${spec.logGroup}, stream app/app/${taskId}`,
+            );
+        }
+        if (Date.now() > deadline) throw new Error(`${spec.description} still running after ${spec.timeoutMinutes ?? 30} min (task ${task.taskArn}); stop it or raise the timeout`);
+        await new Promise((r) => setTimeout(r, pollMs));
+    }
+}
+
 // Serialized into the state and run by the dynamic-provider host on the
 // deployer's machine; the AWS SDK is required inside the method (resolved
 // from the project's node_modules there), never captured.
 const oneOffTaskProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: TaskInputs): Promise<pulumi.dynamic.CreateResult> {
-        const { ECSClient, RunTaskCommand, DescribeTasksCommand } = require("@aws-sdk/client-ecs");
-        const ecs = new ECSClient({ region: inputs.region });
-        const started = await ecs.send(
-            new RunTaskCommand({
-                cluster: inputs.cluster,
-                taskDefinition: inputs.taskDefinition,
-                launchType: "FARGATE",
-                startedBy: "gatehouse",
-                networkConfiguration: { awsvpcConfiguration: { subnets: inputs.subnets, securityGroups: inputs.securityGroups, assignPublicIp: "DISABLED" } },
-                overrides: {
-                    containerOverrides: [
-                        {
-                            name: "app",
-                            command: inputs.command,
-                            environment: Object.entries(inputs.environment ?? {}).map(([name, value]) => ({ name, value })),
-                        },
-                    ],
-                },
-            }),
-        );
-        const task = started.tasks?.[0];
-        if (!task?.taskArn) {
-            const reasons = (started.failures ?? []).map((f: any) => `${f.arn ?? ""} ${f.reason}`).join("; ");
-            throw new Error(`${inputs.description}: ECS did not start the task (${reasons || "no reason given"}); nothing ran`);
-        }
-        const deadline = Date.now() + (inputs.timeoutMinutes ?? 30) * 60_000;
-        for (;;) {
-            const { tasks } = await ecs.send(new DescribeTasksCommand({ cluster: inputs.cluster, tasks: [task.taskArn] }));
-            const current = tasks?.[0];
-            if (current?.lastStatus === "STOPPED") {
-                const container = current.containers?.find((c: any) => c.name === "app");
-                const taskId = task.taskArn.split("/").pop();
-                if (container?.exitCode === 0) {
-                    return { id: task.taskArn, outs: { ...inputs, taskArn: task.taskArn, exitCode: 0 } };
-                }
-                throw new Error(
-                    `${inputs.description} failed (exit ${container?.exitCode ?? "none"}: ${container?.reason ?? current.stoppedReason ?? "unknown"}); ` +
-                        `later steps did not run. Logs: CloudWatch group ${inputs.logGroup}, stream app/app/${taskId}`,
-                );
-            }
-            if (Date.now() > deadline) throw new Error(`${inputs.description} still running after ${inputs.timeoutMinutes ?? 30} min (task ${task.taskArn}); stop it or raise the timeout`);
-            await new Promise((r) => setTimeout(r, 3000));
-        }
+        const sdk = require("@aws-sdk/client-ecs");
+        const { taskArn } = await runTaskToCompletion(sdk, new sdk.ECSClient({ region: inputs.region }), inputs);
+        return { id: taskArn, outs: { ...inputs, taskArn, exitCode: 0 } };
     },
     async diff(_id: string, olds: TaskInputs, news: TaskInputs): Promise<pulumi.dynamic.DiffResult> {
         const changed = JSON.stringify(olds.triggers) !== JSON.stringify(news.triggers) || JSON.stringify(olds.command) !== JSON.stringify(news.command);

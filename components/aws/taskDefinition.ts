@@ -15,7 +15,16 @@ export interface AppTaskArgs {
     region: string;
     executionRoleArn: pulumi.Input<string>;
     taskRoleArn?: pulumi.Input<string>;
+    /**
+     * Shell command that exits 0 while the container is alive: the container's
+     * ECS health check (CMD-SHELL). ECS counts a task with one as healthy only
+     * once it passes, for deployments and steady state alike.
+     */
+    healthCommand?: string;
 }
+
+/** Every 10 s, 3 failures to be unhealthy, 60 s of start-up during which failures do not count (ECS: interval 5-300, retries 1-10, startPeriod 0-300). */
+export const CONTAINER_HEALTH = { interval: 10, timeout: 5, retries: 3, startPeriod: 60 } as const;
 
 /** A Fargate task definition whose secrets are references, never values. */
 export function appTaskDefinition(name: string, args: AppTaskArgs, opts: pulumi.CustomResourceOptions): aws.ecs.TaskDefinition {
@@ -32,6 +41,7 @@ export function appTaskDefinition(name: string, args: AppTaskArgs, opts: pulumi.
                     environment: Object.entries(environment).sort().map(([n, value]) => ({ name: n, value })),
                     secrets: Object.entries(secrets).sort().map(([n, valueFrom]) => ({ name: n, valueFrom })),
                     logConfiguration: { logDriver: "awslogs", options: { "awslogs-group": logGroup, "awslogs-region": args.region, "awslogs-stream-prefix": name } },
+                    healthCheck: args.healthCommand ? { command: ["CMD-SHELL", args.healthCommand], ...CONTAINER_HEALTH } : undefined,
                     readonlyRootFilesystem: false,
                 },
             ]),

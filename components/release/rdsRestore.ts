@@ -12,6 +12,12 @@ export interface RdsRestoreOptions {
     /** The instance to create; must not exist. */
     newInstanceId: string;
     region: string;
+    /** @default true (a recovery copy); the AWS rehearsal's scratch instance is deleted by Gatehouse itself. */
+    deletionProtection?: boolean;
+    /** @default the source instance's */
+    multiAz?: boolean;
+    /** Tags on the new instance (the rehearsal marks its scratch copies so a leftover is easy to find). */
+    tags?: Record<string, string>;
 }
 
 /** Starts the restore and returns the steps that make the copy the app's database. */
@@ -46,10 +52,11 @@ export async function restoreRdsSnapshot(options: RdsRestoreOptions, rds?: RdsLi
             DBSubnetGroupName: source.DBSubnetGroup?.DBSubnetGroupName,
             VpcSecurityGroupIds: (source.VpcSecurityGroups ?? []).map((g: any) => g.VpcSecurityGroupId),
             DBParameterGroupName: source.DBParameterGroups?.[0]?.DBParameterGroupName,
-            MultiAZ: source.MultiAZ,
+            MultiAZ: options.multiAz ?? source.MultiAZ,
             PubliclyAccessible: false,
-            DeletionProtection: true,
+            DeletionProtection: options.deletionProtection ?? true,
             CopyTagsToSnapshot: true,
+            ...(options.tags ? { Tags: Object.entries(options.tags).map(([Key, Value]) => ({ Key, Value })) } : {}),
         }),
     );
     return {

@@ -1,3 +1,4 @@
+import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { Answer, RecordingMocks, RegistrationOptions, unwrapSecrets } from "./mocks";
 import { EngineState, Executed, executingAnswer } from "./executor";
@@ -37,6 +38,29 @@ export const RULES = {
     importExisting: "ImportedResourceNotFound",
     /** alembic cannot upgrade a database stamped with a revision its scripts do not know. */
     alembicUnknownRevision: "AlembicCantLocateRevision",
+    /** RestoreDBInstanceFromDBSnapshot: the new instance's identifier must not exist. */
+    instanceIdUnique: "DBInstanceAlreadyExists",
+    /** A snapshot that does not exist cannot be described or restored. */
+    snapshotExists: "DBSnapshotNotFound",
+    /** DescribeDBInstances/DeleteDBInstance of an identifier that does not exist. */
+    instanceExists: "DBInstanceNotFound",
+    /** DeleteDBInstance needs SkipFinalSnapshot or a FinalDBSnapshotIdentifier. */
+    finalSnapshotChoice: "InvalidParameterCombination.FinalSnapshot",
+    /** ModifyRule/DescribeRules of a rule that does not exist. */
+    ruleExists: "RuleNotFound",
+    /**
+     * An alarm is OK, ALARM or INSUFFICIENT_DATA (a new alarm's state until it is
+     * evaluated); StateUpdatedTimestamp changes only when the state does.
+     */
+    alarmStates: "AlarmStateValue",
+    /**
+     * A service without a load balancer whose essential container has a health
+     * check counts a task only once it is HEALTHY; with the circuit breaker and
+     * rollback, a deployment whose tasks never get there fails and the service
+     * returns to the last deployment that completed, whose tasks kept running
+     * (minimumHealthyPercent 100).
+     */
+    containerHealthGate: "ServiceDeploymentFailed.CircuitBreaker",
 } as const;
 
 export const RULE_DOCS: Record<string, string> = {
@@ -50,6 +74,14 @@ export const RULE_DOCS: Record<string, string> = {
     [RULES.forwardToOneTargetGroup]: "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_Action.html (TargetGroupArn: a single target group; several only through ForwardConfig)",
     [RULES.importExisting]: "https://www.pulumi.com/docs/iac/concepts/options/import/",
     [RULES.alembicUnknownRevision]: "https://alembic.sqlalchemy.org/en/latest/api/runtime.html (\"Can't locate revision identified by ...\")",
+    [RULES.instanceIdUnique]: "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceFromDBSnapshot.html#API_RestoreDBInstanceFromDBSnapshot_Errors",
+    [RULES.snapshotExists]: "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBSnapshots.html#API_DescribeDBSnapshots_Errors",
+    [RULES.instanceExists]: "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html#API_DeleteDBInstance_Errors",
+    [RULES.finalSnapshotChoice]: "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html (FinalDBSnapshotIdentifier: required unless SkipFinalSnapshot)",
+    [RULES.ruleExists]: "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_ModifyRule.html#API_ModifyRule_Errors",
+    [RULES.alarmStates]: "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Alarms.html#alarm-evaluation; https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricAlarm.html",
+    [RULES.containerHealthGate]:
+        "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html (minimumHealthyPercent: services without a load balancer); https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html",
 };
 
 function refuse(rule: string, message: string): never {
@@ -62,6 +94,8 @@ interface TaskDefinition {
     image: string;
     command?: string[];
     secrets: string[];
+    /** The essential container's health check (["CMD-SHELL", cmd]), if any. */
+    healthCheck?: string[];
 }
 
 interface Service {
@@ -70,6 +104,8 @@ interface Service {
     taskDefinitionArn: string;
     /** Every deployment ECS started for it (create and each change of task definition). */
     deployments: string[];
+    /** Tasks of its current (last completed) deployment that are running. */
+    running: number;
 }
 
 interface Rule {
@@ -80,11 +116,50 @@ interface Rule {
     targetGroupArn: string;
 }
 
-/** What a one-off task ran: the release, the image and the command. */
+/** What a one-off task ran: the release, the image, the command and the database instance it reached. */
 export interface TaskRun {
     release: string;
     image: string;
     command: string[];
+    database: string;
+}
+
+/** What a PostgreSQL database holds, as far as the prod programs care: roles, applied files, the alembic revision. */
+interface DbContents {
+    roles: Map<string, Set<string>>;
+    appliedFiles: string[];
+    alembicRevision: number;
+}
+
+function copyContents(c: DbContents): DbContents {
+    return { roles: new Map([...c.roles].map(([k, v]) => [k, new Set(v)])), appliedFiles: [...c.appliedFiles], alembicRevision: c.alembicRevision };
+}
+
+interface DbInstance {
+    id: string;
+    status: "creating" | "available" | "deleting";
+    deletionProtection: boolean;
+    instanceClass?: string;
+    subnetGroup?: string;
+    securityGroups: string[];
+    parameterGroup?: string;
+    multiAz: boolean;
+    publiclyAccessible: boolean;
+    address: string;
+    port: number;
+    tags: Record<string, string>;
+    contents: DbContents;
+}
+
+type AlarmState = "OK" | "ALARM" | "INSUFFICIENT_DATA";
+
+interface Alarm {
+    name: string;
+    metricName: string;
+    targetGroupSuffix?: string;
+    state: AlarmState;
+    updated: Date;
+    reason: string;
 }
 
 /**
@@ -99,10 +174,22 @@ export class AwsAccount {
     readonly creates: string[] = [];
     readonly snapshots = new Set<string>();
     readonly taskRuns: TaskRun[] = [];
-    /** Migration files the runner applied, in order (runner mode). */
-    readonly appliedFiles: string[] = [];
-    /** The alembic revision the database is at (command mode). */
-    alembicRevision = 0;
+    /** The app's database (the stack's RDS instance). */
+    private readonly live: DbContents = { roles: new Map(), appliedFiles: [], alembicRevision: 0 };
+    /** Migration files the runner applied to the app's database, in order (runner mode). */
+    get appliedFiles(): string[] {
+        return this.live.appliedFiles;
+    }
+    /** The alembic revision the app's database is at (command mode). */
+    get alembicRevision(): number {
+        return this.live.alembicRevision;
+    }
+    /** Every RestoreDBInstanceFromDBSnapshot, with what it asked for. */
+    readonly restores: { id: string; snapshot: string; subnetGroup?: string; securityGroups: string[]; publiclyAccessible: boolean; deletionProtection: boolean }[] = [];
+    /** Every DeleteDBInstance the account accepted. */
+    readonly deletedInstances: string[] = [];
+    /** Every ModifyRule: the rule and the target group it forwards to since. */
+    readonly ruleChanges: { ruleArn: string; targetGroupArn: string }[] = [];
     readonly services = new Map<string, Service>();
     readonly ssm = new Map<string, string>();
     /** The deployer's address, as the load balancer sees the health gate's requests. */
@@ -111,17 +198,28 @@ export class AwsAccount {
     appHealthy: (image: string) => boolean = (image) => !image.includes("broken");
     /** The newest alembic revision an image's scripts know (command mode). */
     alembicHead: (image: string) => number = (image) => Number(/:r(\d+)/.exec(image)?.[1] ?? 0);
+    /** Whether an image's alembic migration fails (exit 1, the database unchanged). */
+    migrationFails: (image: string) => boolean = (image) => image.includes("bad-migration");
+    /** Whether an image answers production traffic with 5xx beyond its slot's alarm threshold (the gate's few requests stay below it). */
+    failsUnderLoad: (image: string) => boolean = (image) => image.includes("under-load");
+    /** Whether an image's container health check (its CMD-SHELL command) ever passes. */
+    containerHealthy: (image: string) => boolean = (image) => !image.includes("never-healthy");
 
     private readonly names = new Set<string>();
     private readonly secrets = new Map<string, { name: string; current?: string }>();
     private readonly secretArnById = new Map<string, string>();
-    private readonly roles = new Map<string, Set<string>>();
+    private get roles(): Map<string, Set<string>> {
+        return this.live.roles;
+    }
     private readonly taskDefinitions = new Map<string, TaskDefinition>();
     private readonly targetGroups = new Map<string, string>();
     private readonly listeners = new Map<string, { port: number; defaultTargetGroupArn?: string }>();
     private readonly rules = new Map<string, Rule>();
     private readonly ingress: { port: number; cidr?: string }[] = [];
-    private readonly instances = new Map<string, { deletionProtection: boolean }>();
+    private readonly instances = new Map<string, DbInstance>();
+    private readonly snapshotSource = new Map<string, { instance: string; contents: DbContents }>();
+    private readonly alarms = new Map<string, Alarm>();
+    private readonly targetGroupBySuffix = new Map<string, string>();
     /** Per engine key: what the account holds for it (physical id, kind), for updates and deletes. */
     private readonly physical = new Map<string, { kind: string; id: string; retain: boolean }>();
     private readonly kept = new Map<string, Record<string, any>>();
@@ -211,6 +309,8 @@ export class AwsAccount {
             if (held.kind === "listener-rule") this.rules.delete(held.id);
             if (held.kind === "ecs-service") this.services.delete(held.id);
         }
+        // A DeleteDBInstance accepted during the run has finished by the next one.
+        for (const [id, instance] of this.instances) if (instance.status === "deleting") this.instances.delete(id);
     }
 
     private apply(key: string, args: pulumi.runtime.MockResourceArgs, inputs: Record<string, any>, operation: string, options: RegistrationOptions, isImport: boolean): Record<string, any> {
@@ -231,7 +331,21 @@ export class AwsAccount {
                 break;
             case "aws:rds/instance:Instance":
                 createOnce("rds-instance", args.name);
-                this.instances.set(args.name, { deletionProtection: inputs.deletionProtection === true });
+                this.instances.set(args.name, {
+                    id: args.name,
+                    status: "available",
+                    deletionProtection: inputs.deletionProtection === true,
+                    instanceClass: inputs.instanceClass,
+                    subnetGroup: inputs.dbSubnetGroupName,
+                    securityGroups: inputs.vpcSecurityGroupIds ?? [],
+                    parameterGroup: inputs.parameterGroupName,
+                    multiAz: inputs.multiAz === true,
+                    publiclyAccessible: inputs.publiclyAccessible === true,
+                    address: `${args.name}.standin.rds.amazonaws.com`,
+                    port: 5432,
+                    tags: {},
+                    contents: this.live,
+                });
                 Object.assign(out, { address: `${args.name}.standin.rds.amazonaws.com`, port: 5432, identifier: args.name });
                 break;
             case "aws:rds/snapshot:Snapshot": {
@@ -242,6 +356,8 @@ export class AwsAccount {
                 } else {
                     createOnce("snapshot", id, RULES.snapshotIdUnique);
                     this.snapshots.add(id);
+                    // A snapshot holds the whole instance as it is now: roles included.
+                    this.snapshotSource.set(id, { instance: inputs.dbInstanceIdentifier, contents: copyContents(this.live) });
                 }
                 break;
             }
@@ -272,6 +388,7 @@ export class AwsAccount {
             case "aws:lb/targetGroup:TargetGroup":
                 this.targetGroups.set(arn, args.name);
                 out.arnSuffix = `targetgroup/${args.name}/0123456789abcdef`;
+                this.targetGroupBySuffix.set(out.arnSuffix, arn);
                 break;
             case "aws:lb/listener:Listener": {
                 const forward = (inputs.defaultActions ?? []).find((a: any) => a.type === "forward");
@@ -291,7 +408,7 @@ export class AwsAccount {
                 const [container] = JSON.parse(inputs.containerDefinitions);
                 const revision = [...this.taskDefinitions.values()].filter((t) => t.family === inputs.family).length + 1;
                 out.arn = `arn:aws:ecs:ap-northeast-2:123456789012:task-definition/${inputs.family}:${revision}`;
-                this.taskDefinitions.set(out.arn, { arn: out.arn, family: inputs.family, image: container.image, command: container.command, secrets: (container.secrets ?? []).map((s: any) => s.valueFrom) });
+                this.taskDefinitions.set(out.arn, { arn: out.arn, family: inputs.family, image: container.image, command: container.command, secrets: (container.secrets ?? []).map((s: any) => s.valueFrom), healthCheck: container.healthCheck?.command });
                 break;
             }
             case "aws:ecs/service:Service": {
@@ -305,8 +422,33 @@ export class AwsAccount {
                 this.checkSecrets(definition, `service ${inputs.name}`);
                 const previous = this.services.get(inputs.name);
                 const deployments = previous ? [...previous.deployments] : [];
-                if (!previous || previous.taskDefinitionArn !== inputs.taskDefinition) deployments.push(definition.image);
-                this.services.set(inputs.name, { name: inputs.name, targetGroupArn, taskDefinitionArn: inputs.taskDefinition, deployments });
+                const deploying = !previous || previous.taskDefinitionArn !== inputs.taskDefinition;
+                if (deploying) deployments.push(definition.image);
+                if (deploying && !targetGroupArn && definition.healthCheck && !this.containerHealthy(definition.image)) {
+                    // The new tasks never turn HEALTHY: the old ones keep running and the circuit breaker
+                    // returns the service to its last completed deployment (none on a first deploy).
+                    const rolledBackTo = previous?.taskDefinitionArn;
+                    this.services.set(inputs.name, { name: inputs.name, targetGroupArn, taskDefinitionArn: rolledBackTo ?? inputs.taskDefinition, deployments, running: previous?.running ?? 0 });
+                    refuse(
+                        RULES.containerHealthGate,
+                        `service ${inputs.name}: deployment of ${definition.image} failed: tasks failed container health checks (${definition.healthCheck.slice(1).join(" ")}); ` +
+                            (rolledBackTo ? `rolled back to ${this.taskDefinitions.get(rolledBackTo)!.image}` : "no earlier deployment to roll back to"),
+                    );
+                }
+                this.services.set(inputs.name, { name: inputs.name, targetGroupArn, taskDefinitionArn: inputs.taskDefinition, deployments, running: inputs.desiredCount ?? 1 });
+                break;
+            }
+            case "aws:cloudwatch/metricAlarm:MetricAlarm": {
+                const existing = this.alarms.get(inputs.name);
+                // A new alarm is INSUFFICIENT_DATA until CloudWatch first evaluates it.
+                this.alarms.set(inputs.name, {
+                    name: inputs.name,
+                    metricName: inputs.metricName,
+                    targetGroupSuffix: inputs.dimensions?.TargetGroup,
+                    state: existing?.state ?? "INSUFFICIENT_DATA",
+                    updated: existing?.updated ?? new Date(),
+                    reason: existing?.reason ?? "Unchecked: Initial alarm creation",
+                });
                 break;
             }
             case "aws:ssm/parameter:Parameter":
@@ -327,7 +469,8 @@ export class AwsAccount {
     /**
      * ECS and the program's invokes, replaced for the duration of one run:
      * the OneOffTask provider's `require("@aws-sdk/client-ecs")` gets this
-     * account's RunTask/DescribeTasks, the health gate's fetch reaches the
+     * account's RunTask/DescribeTasks (and the rehearsal's and bake window's
+     * RDS, CloudWatch and ELBv2 clients theirs), the health gate's fetch reaches the
      * load balancer's test listener here, and aws:ssm/getParameter reads here.
      */
     private intercept(): () => void {
@@ -336,6 +479,9 @@ export class AwsAccount {
         const account = this;
         Module._load = function (request: string, ...rest: any[]) {
             if (request === "@aws-sdk/client-ecs") return account.ecsClientModule();
+            if (request === "@aws-sdk/client-rds") return account.rdsClientModule();
+            if (request === "@aws-sdk/client-cloudwatch") return account.cloudWatchClientModule();
+            if (request === "@aws-sdk/client-elastic-load-balancing-v2") return account.elbClientModule();
             return load.call(this, request, ...rest);
         };
         const realFetch = globalThis.fetch;
@@ -402,26 +548,212 @@ export class AwsAccount {
         const definition = this.taskDefinitions.get(input.taskDefinition);
         if (!definition) throw new Error(`ClientException: unable to find task definition ${input.taskDefinition}`);
         this.checkSecrets(definition, `task ${definition.family}`);
+        const override = input.overrides?.containerOverrides?.[0] ?? {};
+        const env = (name: string): string | undefined => override.environment?.find((e: any) => e.name === name)?.value;
+        const command: string[] = override.command ?? definition.command ?? [];
+        const release = env("GATEHOUSE_RELEASE") ?? this.release;
+        // The database the task reaches: the app's, or the instance at the host its command puts in the URL.
+        const host = env("GATEHOUSE_SCRATCH_HOST");
+        const instance = host ? [...this.instances.values()].find((i) => `${i.address}:${i.port}` === host) : undefined;
+        this.taskRuns.push({ release, image: definition.image, command, database: host ? (instance?.id ?? host) : "live" });
+        if (host && instance?.status !== "available") return 2; // could not connect: no such server
+        const db = instance?.contents ?? this.live;
         // The migrator logs in with the URL its secret holds: the role must exist and may create tables.
         for (const arn of definition.secrets) {
             const url = this.secrets.get(arn)?.current;
             if (!url?.startsWith("postgres")) continue;
             const user = decodeURIComponent(new URL(url).username);
-            const grants = this.roles.get(user);
+            const grants = db.roles.get(user);
             if (!grants) refuse(RULES.databaseRoleExists, `FATAL: role "${user}" does not exist (task ${definition.family})`);
             if (![...grants].some((g) => g.startsWith("schema:") && g.includes("CREATE"))) refuse(RULES.databaseRoleExists, `permission denied for schema public: role "${user}" has no CREATE (task ${definition.family})`);
         }
-        const command: string[] = input.overrides?.containerOverrides?.[0]?.command ?? definition.command ?? [];
-        const release = input.overrides?.containerOverrides?.[0]?.environment?.find((e: any) => e.name === "GATEHOUSE_RELEASE")?.value ?? this.release;
-        this.taskRuns.push({ release, image: definition.image, command });
+        const script = command.join(" ");
         const through = command.indexOf("--through-file");
-        if (through >= 0 && !this.appliedFiles.includes(command[through + 1])) this.appliedFiles.push(command[through + 1]);
-        if (command.join(" ").includes("alembic") && command.join(" ").includes("upgrade head")) {
+        if (through >= 0 && !db.appliedFiles.includes(command[through + 1])) db.appliedFiles.push(command[through + 1]);
+        const up = script.match(/migrate\.js up --dir (\S+)/);
+        if (up && through < 0) {
+            // `migrate up` without --through-file: every pending file after the baseline, in file-name order.
+            const baseline = /--baseline (\S+)/.exec(script)?.[1] ?? "";
+            for (const f of fs.readdirSync(up[1]).filter((f) => f.endsWith(".sql")).sort()) {
+                if (f.split("_")[0] > baseline && !db.appliedFiles.includes(f)) db.appliedFiles.push(f);
+            }
+        }
+        for (const step of script.match(/upgrade head|downgrade -1/g) ?? []) {
+            if (step === "downgrade -1") {
+                db.alembicRevision = Math.max(0, db.alembicRevision - 1);
+                continue;
+            }
             const head = this.alembicHead(definition.image);
-            if (this.alembicRevision > head) refuse(RULES.alembicUnknownRevision, `Can't locate revision identified by '${this.alembicRevision}' (image ${definition.image} knows up to ${head})`);
-            this.alembicRevision = head;
+            if (db.alembicRevision > head) refuse(RULES.alembicUnknownRevision, `Can't locate revision identified by '${db.alembicRevision}' (image ${definition.image} knows up to ${head})`);
+            if (this.migrationFails(definition.image)) return 1;
+            db.alembicRevision = head;
         }
         return 0;
+    }
+
+    /** RDS: the calls the rehearsal makes (describe the snapshot and instances, restore, delete). */
+    private rdsClientModule(): any {
+        const account = this;
+        const commands = ["DescribeDBSnapshotsCommand", "DescribeDBInstancesCommand", "RestoreDBInstanceFromDBSnapshotCommand", "DeleteDBInstanceCommand"] as const;
+        const sdk: Record<string, any> = {};
+        for (const name of commands) sdk[name] = class {
+            readonly kind = name;
+            constructor(readonly input: any) {}
+        };
+        const fault = (rule: string, name: string, message: string) => Object.assign(new AwsRuleViolation(rule, message, RULE_DOCS[rule]), { name });
+        class RDSClient {
+            async send(command: any): Promise<any> {
+                const input = command.input;
+                switch (command.kind as (typeof commands)[number]) {
+                    case "DescribeDBSnapshotsCommand": {
+                        const source = account.snapshotSource.get(input.DBSnapshotIdentifier);
+                        if (!source || !account.snapshots.has(input.DBSnapshotIdentifier)) throw fault(RULES.snapshotExists, "DBSnapshotNotFoundFault", `DBSnapshot ${input.DBSnapshotIdentifier} not found`);
+                        return { DBSnapshots: [{ DBSnapshotIdentifier: input.DBSnapshotIdentifier, Status: "available", DBInstanceIdentifier: source.instance }] };
+                    }
+                    case "DescribeDBInstancesCommand": {
+                        const i = account.instances.get(input.DBInstanceIdentifier);
+                        if (!i) throw fault(RULES.instanceExists, "DBInstanceNotFoundFault", `DBInstance ${input.DBInstanceIdentifier} not found`);
+                        // A restore finishes between the call that started it and the next look (on AWS: minutes, not modelled).
+                        if (i.status === "creating") i.status = "available";
+                        return {
+                            DBInstances: [
+                                {
+                                    DBInstanceIdentifier: i.id,
+                                    DBInstanceStatus: i.status,
+                                    DBInstanceClass: i.instanceClass,
+                                    DBSubnetGroup: { DBSubnetGroupName: i.subnetGroup },
+                                    VpcSecurityGroups: i.securityGroups.map((g) => ({ VpcSecurityGroupId: g })),
+                                    DBParameterGroups: i.parameterGroup ? [{ DBParameterGroupName: i.parameterGroup }] : [],
+                                    MultiAZ: i.multiAz,
+                                    Endpoint: { Address: i.address, Port: i.port },
+                                },
+                            ],
+                        };
+                    }
+                    case "RestoreDBInstanceFromDBSnapshotCommand": {
+                        const source = account.snapshotSource.get(input.DBSnapshotIdentifier);
+                        if (!source) throw fault(RULES.snapshotExists, "DBSnapshotNotFoundFault", `DBSnapshot ${input.DBSnapshotIdentifier} not found`);
+                        if (account.instances.has(input.DBInstanceIdentifier)) throw fault(RULES.instanceIdUnique, "DBInstanceAlreadyExistsFault", `DB instance ${input.DBInstanceIdentifier} already exists`);
+                        const id = input.DBInstanceIdentifier;
+                        account.instances.set(id, {
+                            id,
+                            status: "creating",
+                            deletionProtection: input.DeletionProtection === true,
+                            instanceClass: input.DBInstanceClass,
+                            subnetGroup: input.DBSubnetGroupName,
+                            securityGroups: input.VpcSecurityGroupIds ?? [],
+                            parameterGroup: input.DBParameterGroupName,
+                            multiAz: input.MultiAZ === true,
+                            publiclyAccessible: input.PubliclyAccessible === true,
+                            address: `${id}.standin.rds.amazonaws.com`,
+                            port: 5432,
+                            tags: Object.fromEntries((input.Tags ?? []).map((t: any) => [t.Key, t.Value])),
+                            contents: copyContents(source.contents),
+                        });
+                        account.restores.push({ id, snapshot: input.DBSnapshotIdentifier, subnetGroup: input.DBSubnetGroupName, securityGroups: input.VpcSecurityGroupIds ?? [], publiclyAccessible: input.PubliclyAccessible === true, deletionProtection: input.DeletionProtection === true });
+                        return { DBInstance: { DBInstanceIdentifier: id, DBInstanceStatus: "creating" } };
+                    }
+                    case "DeleteDBInstanceCommand": {
+                        const i = account.instances.get(input.DBInstanceIdentifier);
+                        if (!i) throw fault(RULES.instanceExists, "DBInstanceNotFoundFault", `DBInstance ${input.DBInstanceIdentifier} not found`);
+                        if (i.deletionProtection) throw fault(RULES.deletionProtection, "InvalidParameterCombination", `cannot delete DB instance ${i.id} while deletion protection is enabled`);
+                        if (!input.SkipFinalSnapshot && !input.FinalDBSnapshotIdentifier) throw fault(RULES.finalSnapshotChoice, "InvalidParameterCombination", "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified");
+                        i.status = "deleting";
+                        account.deletedInstances.push(i.id);
+                        return { DBInstance: { DBInstanceIdentifier: i.id, DBInstanceStatus: "deleting" } };
+                    }
+                }
+                throw new Error(`stand-in RDS: ${command?.constructor?.name} not modelled`);
+            }
+        }
+        return { RDSClient, ...sdk };
+    }
+
+    /** Scratch instances (every instance but the stack's own) that exist now, deleting or not. */
+    scratchInstances(): { id: string; status: string }[] {
+        return [...this.instances.values()].filter((i) => i.contents !== this.live).map((i) => ({ id: i.id, status: i.status }));
+    }
+
+    /**
+     * CloudWatch evaluates each alarm from its metric: a slot's target 5xx alarm
+     * breaches while production traffic reaches an image that fails under load;
+     * a metric without data is not breaching (treatMissingData notBreaching), so
+     * every other alarm the stand-in knows is OK once evaluated. Evaluation runs
+     * at each DescribeAlarms, as if the alarm's periods had elapsed.
+     */
+    private evaluateAlarm(alarm: Alarm): void {
+        let state: AlarmState = "OK";
+        let reason = "Threshold Crossed: no datapoint was breaching";
+        if (alarm.metricName === "HTTPCode_Target_5XX_Count" && alarm.targetGroupSuffix) {
+            const targetGroupArn = this.targetGroupBySuffix.get(alarm.targetGroupSuffix);
+            const behind = targetGroupArn && this.servesProduction(targetGroupArn) ? this.behind(targetGroupArn) : undefined;
+            if (behind && this.failsUnderLoad(behind.image)) {
+                state = "ALARM";
+                reason = `Threshold Crossed: 2 datapoints were greater than the threshold (${behind.image} answers production traffic with 5xx)`;
+            }
+        }
+        if (state !== alarm.state) Object.assign(alarm, { state, reason, updated: new Date() });
+    }
+
+    /** Sets an alarm's state by hand, as SetAlarmState does (until its next evaluation). */
+    setAlarmState(name: string, state: AlarmState, reason: string): void {
+        const alarm = this.alarms.get(name);
+        if (!alarm) throw new Error(`ResourceNotFound: alarm ${name}`);
+        Object.assign(alarm, { state, reason, updated: new Date() });
+    }
+
+    alarmState(name: string): AlarmState | undefined {
+        return this.alarms.get(name)?.state;
+    }
+
+    private servesProduction(targetGroupArn: string): boolean {
+        const https = [...this.listeners.entries()].find(([, l]) => l.port === 443)?.[0];
+        return [...this.rules.values()].some((r) => r.listenerArn === https && r.targetGroupArn === targetGroupArn);
+    }
+
+    private cloudWatchClientModule(): any {
+        const account = this;
+        class DescribeAlarmsCommand {
+            constructor(readonly input: any) {}
+        }
+        class CloudWatchClient {
+            async send(command: any): Promise<any> {
+                if (!(command instanceof DescribeAlarmsCommand)) throw new Error(`stand-in CloudWatch: ${command?.constructor?.name} not modelled`);
+                // Names that match no alarm are left out of the answer, as DescribeAlarms does.
+                const alarms = (command.input.AlarmNames as string[]).map((n) => account.alarms.get(n)).filter((a): a is Alarm => !!a);
+                for (const a of alarms) account.evaluateAlarm(a);
+                return { MetricAlarms: alarms.map((a) => ({ AlarmName: a.name, StateValue: a.state, StateReason: a.reason, StateUpdatedTimestamp: a.updated })) };
+            }
+        }
+        return { CloudWatchClient, DescribeAlarmsCommand };
+    }
+
+    private elbClientModule(): any {
+        const account = this;
+        class DescribeRulesCommand {
+            constructor(readonly input: any) {}
+        }
+        class ModifyRuleCommand {
+            constructor(readonly input: any) {}
+        }
+        const rule = (arn: string): Rule => account.rules.get(arn) ?? refuse(RULES.ruleExists, `RuleNotFound: rule ${arn} not found`);
+        class ElasticLoadBalancingV2Client {
+            async send(command: any): Promise<any> {
+                if (command instanceof DescribeRulesCommand) {
+                    return { Rules: (command.input.RuleArns as string[]).map((arn) => ({ RuleArn: arn, Priority: String(rule(arn).priority), Actions: [{ Type: "forward", TargetGroupArn: rule(arn).targetGroupArn }] })) };
+                }
+                if (command instanceof ModifyRuleCommand) {
+                    const r = rule(command.input.RuleArn);
+                    // Actions replace the rule's actions; a forward names exactly one target group.
+                    const forward = (command.input.Actions ?? []).find((a: any) => a.Type === "forward");
+                    r.targetGroupArn = oneTargetGroup({ targetGroupArn: forward?.TargetGroupArn, forward: forward?.ForwardConfig && { targetGroups: forward.ForwardConfig.TargetGroups.map((t: any) => ({ arn: t.TargetGroupArn })) } }, r.arn);
+                    account.ruleChanges.push({ ruleArn: r.arn, targetGroupArn: r.targetGroupArn });
+                    return { Rules: [{ RuleArn: r.arn }] };
+                }
+                throw new Error(`stand-in ELBv2: ${command?.constructor?.name} not modelled`);
+            }
+        }
+        return { ElasticLoadBalancingV2Client, DescribeRulesCommand, ModifyRuleCommand };
     }
 }
 
