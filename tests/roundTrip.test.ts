@@ -4,7 +4,6 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { libpqTarget, runTool } from "../components/release/pgTools";
 import { dumpSchema, firstDifference, rehearseCommand } from "../components/release/rehearsal";
 import { MigrationRevisionError, RevisionTable, commandMigrationFlags, readRevision, readRevisionState, revertOneStep, runCommandMigration } from "../components/release/revision";
 import { migrateUp } from "../components/release/runner";
@@ -89,11 +88,7 @@ describe("command mode with node-pg-migrate (demo/routine-pgm), real PostgreSQL"
         const runnerDb = await freshDatabase("pgm_runner");
         try {
             await migrateUp({ databaseUrl: runnerDb.url, dir: path.join(ROOT, "demo", "routine-migrations") });
-            const dump = async (url: string) => {
-                const { url: target, env } = libpqTarget(url);
-                const { stdout } = await runTool("pg_dump", ["--schema-only", "--exclude-table=pgmigrations*", "--exclude-table=gatehouse_migrations*", target], env);
-                return stdout.split("\n").filter((l) => !/^\\(un)?restrict\b/.test(l));
-            };
+            const dump = (url: string) => dumpSchema(url, ["--exclude-table=pgmigrations*", "--exclude-table=gatehouse_migrations*"]);
             assert.equal(firstDifference(await dump(runnerDb.url), await dump(db.url)), undefined);
         } finally {
             await runnerDb.drop();

@@ -111,9 +111,9 @@ async function roundTrip(options: CommandMigrationOptions & { downCommand: strin
  * `\restrict <key>` / `\unrestrict <key>` with a random key per run; those
  * lines are dropped so two dumps of the same schema compare equal.
  */
-export async function dumpSchema(databaseUrl: string): Promise<string[]> {
+export async function dumpSchema(databaseUrl: string, pgDumpArgs: string[] = []): Promise<string[]> {
     const { url, env } = libpqTarget(databaseUrl);
-    const { stdout } = await runTool("pg_dump", ["--schema-only", url], env);
+    const { stdout } = await runTool("pg_dump", ["--schema-only", ...pgDumpArgs, url], env);
     return stdout.split("\n").filter((line) => !/^\\(un)?restrict\b/.test(line));
 }
 
