@@ -1,9 +1,6 @@
 import { strict as assert } from "assert";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { AwsAccount } from "./harness/awsStandIn";
-import { REPO_ROOT } from "./harness/stackConfig";
+import { Release, migrationsDir, settings } from "./fixtures/aws-lifecycle/releases";
 
 // What an operator lives through on a real account, one stack at a time:
 // first deploy -> release 2 with a new migration -> release 3 whose gate
@@ -11,46 +8,6 @@ import { REPO_ROOT } from "./harness/stackConfig";
 // window -> rollback to release 2's config. The account is a stand-in that
 // refuses what AWS refuses (tests/harness/awsStandIn.ts, RULES); the engine's
 // bookkeeping is the executing harness's, kept between the runs.
-const ECR = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com";
-const GATE = path.join(REPO_ROOT, "tests/fixtures/aws-lifecycle/gate.smoke.yaml");
-
-/** A migrations directory: the repo's files plus the extra ones (runner mode). */
-export function migrationsDir(extra: Record<string, string>): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-aws-migrations-"));
-    for (const f of fs.readdirSync(path.join(REPO_ROOT, "migrations"))) fs.copyFileSync(path.join(REPO_ROOT, "migrations", f), path.join(dir, f));
-    for (const [f, sql] of Object.entries(extra)) fs.writeFileSync(path.join(dir, f), sql);
-    return dir;
-}
-
-export interface Release {
-    release: string;
-    liveSlot: "blue" | "green";
-    image: string;
-    standby?: string;
-    migrations?: string;
-}
-
-export function settings(app: "kifu" | "routine", r: Release): Record<string, unknown> {
-    const set: Record<string, unknown> = {
-        release: r.release,
-        liveSlot: r.liveSlot,
-        gateSpec: GATE,
-        // The window's length is the stack's (300 s); what happens in it does not depend on it.
-        bakeSeconds: 1,
-        backendImage: `${ECR}/${app === "kifu" ? "kifu-backend" : "routine-api"}:${r.image}`,
-        backendStandbyImage: r.standby ? `${ECR}/${app === "kifu" ? "kifu-backend" : "routine-api"}:${r.standby}` : "",
-    };
-    if (app === "kifu") {
-        set.frontendImage = `${ECR}/kifu-frontend:${r.image}`;
-        set.frontendStandbyImage = r.standby ? `${ECR}/kifu-frontend:${r.standby}` : "";
-        set.migrationsDir = r.migrations;
-    } else {
-        // The revision the image's alembic scripts end at (a key another change adds for command mode).
-        set.migrationHead = r.image.replace(/^r(\d).*/, "$1");
-    }
-    return set;
-}
-
 for (const { stack, app } of [
     { stack: "prod", app: "kifu" as const },
     { stack: "routine-prod", app: "routine" as const },
