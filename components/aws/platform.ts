@@ -121,9 +121,9 @@ export class AwsPlatform extends pulumi.ComponentResource {
         // calls CreateDBSnapshot) instead of declaring a new one, and nothing
         // waits on it.
         const snapshotIdentifier = `${name}-${config.release}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
-        const snapshot = new aws.rds.Snapshot(
         // Taken once the migrator role and its grants exist: the rehearsal's scratch
         // copy logs in as that role, and roles are part of the snapshot.
+        const snapshot = new aws.rds.Snapshot(
             `${name}-snapshot-${config.release}`,
             { dbInstanceIdentifier: database.instance.identifier, dbSnapshotIdentifier: snapshotIdentifier },
             { parent: this, retainOnDelete: true, dependsOn: database.migratorReady, ...(returning ? { import: snapshotIdentifier } : {}) },
@@ -171,8 +171,8 @@ export class AwsPlatform extends pulumi.ComponentResource {
             child,
         );
         let promoted: pulumi.Resource[] = [backendService.promotion];
-        const serviceNames = [`${name}-backend-blue`, `${name}-backend-green`];
         const blueGreen = [{ service: `${name}-backend`, slots: backendService }];
+        const serviceNames = [`${name}-backend-blue`, `${name}-backend-green`];
         const live = aws_.liveSlot;
         const slotAlarms = [...backendService.alarms[live]];
         const liveTargetGroups = [{ service: `${name}-backend`, suffix: backendService.targetGroups[live].arnSuffix }];
@@ -199,16 +199,12 @@ export class AwsPlatform extends pulumi.ComponentResource {
                 child,
             );
             promoted = [frontendService.promotion];
+            blueGreen.push({ service: `${name}-frontend`, slots: frontendService });
             serviceNames.push(`${name}-frontend-blue`, `${name}-frontend-green`);
             slotAlarms.push(...frontendService.alarms[live]);
             liveTargetGroups.push({ service: `${name}-frontend`, suffix: frontendService.targetGroups[live].arnSuffix });
         }
-            blueGreen.push({ service: `${name}-frontend`, slots: frontendService });
 
-        if (worker.enabled) {
-            const workerSecrets = secretsOf(worker.secretEnv, worker.derivedEnv);
-            const role = executionRole(`${name}-worker-exec`, Object.values(workerSecrets), child);
-            const task = appTaskDefinition(
         if (worker.enabled) serviceNames.push(`${name}-worker`);
         const monitoring = new Monitoring(
             name,
@@ -258,6 +254,10 @@ export class AwsPlatform extends pulumi.ComponentResource {
                       ),
                   ];
 
+        if (worker.enabled) {
+            const workerSecrets = secretsOf(worker.secretEnv, worker.derivedEnv);
+            const role = executionRole(`${name}-worker-exec`, Object.values(workerSecrets), child);
+            const task = appTaskDefinition(
                 `${name}-worker`,
                 { image: worker.image, command: worker.command, healthCommand: worker.healthCommand || undefined, environment: worker.env, secrets: workerSecrets, cpu: 256, memory: 512, logGroupName: logs.name, region, executionRoleArn: role.arn },
                 { parent: this, dependsOn: settled },
@@ -271,10 +271,6 @@ export class AwsPlatform extends pulumi.ComponentResource {
                     desiredCount: aws_.desiredCount.worker,
                     launchType: "FARGATE",
                     networkConfiguration: { subnets: network.privateSubnetIds, securityGroups: [sg.worker.id], assignPublicIp: false },
-                    deploymentCircuitBreaker: { enable: true, rollback: true },
-                    waitForSteadyState: true,
-                },
-                { parent: this, dependsOn: settled },
                     // The worker's gate is the app's own check (workerHealthCommand) as the
                     // container's ECS health check: with minimum 100 % the previous worker
                     // keeps running until the new tasks are HEALTHY, the circuit breaker
@@ -286,6 +282,10 @@ export class AwsPlatform extends pulumi.ComponentResource {
                     // Without a health command ECS counts a task 40 s after it is RUNNING.
                     deploymentMinimumHealthyPercent: 100,
                     deploymentMaximumPercent: 200,
+                    deploymentCircuitBreaker: { enable: true, rollback: true },
+                    waitForSteadyState: true,
+                },
+                { parent: this, dependsOn: settled },
             );
         }
 
@@ -331,10 +331,6 @@ export class AwsPlatform extends pulumi.ComponentResource {
         // The migrator's URL (its secret) already resolves only after the role and
         // grants exist; naming them here too keeps the order visible in the graph.
         let previous: pulumi.Resource[] = [r.snapshot, ...r.migratorReady];
-        if (migrations.mode === "runner") {
-            const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
-            for (const file of migrations.files) {
-                // Keyed by checksum, like the local target: preview lists only pending files.
         const expect = steps.expectationsFile ? path.relative(config.projectDir, steps.expectationsFile) : undefined;
         const verify = expect ? runnerCommand("migrate", ["verify", "--expect", expect]) : undefined;
         const rehearse = (rehearsal: RehearsalStep[]) => {
@@ -359,9 +355,13 @@ export class AwsPlatform extends pulumi.ComponentResource {
                 ),
             ];
         };
+        if (migrations.mode === "runner") {
+            const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
+            rehearse([{ description: "pending migrations", taskDefinition: runner!.arn, command: runnerCommand("migrate", ["up", "--dir", migrations.dir, ...baseline]), urlEnv: "DATABASE_URL" }]);
+            for (const file of migrations.files) {
+                // Keyed by checksum, like the local target: preview lists only pending files.
                 previous = [task(`migration-${file.version}-${file.name}`, `migration ${file.file}`, runner!, runnerCommand("migrate", ["up", "--dir", migrations.dir, "--through-file", file.file, ...baseline]), [file.sha256], previous)];
             }
-            rehearse([{ description: "pending migrations", taskDefinition: runner!.arn, command: runnerCommand("migrate", ["up", "--dir", migrations.dir, ...baseline]), urlEnv: "DATABASE_URL" }]);
         } else if (migrations.mode === "command") {
             // The app's image runs its own tool with the migrator's URL in the app's env var and form. Its exit code
             // proves nothing (a tool may migrate some other database), so the runner reads the revision before and
@@ -375,10 +375,6 @@ export class AwsPlatform extends pulumi.ComponentResource {
             );
             const where = ["--revision-table", migrations.revision.table, "--revision-column", migrations.revision.column];
             const script = migrations.historyCommand ? `${migrations.historyCommand} && ${migrations.command}` : migrations.command;
-            previous = [task("revision-before", "reading the revision before migrating", runner!, runnerCommand("migration-revision", ["current", ...where]), [config.release], previous)];
-            previous = [task("migrate", `migration command \`${migrations.command}\``, app, ["/bin/sh", "-c", script], [config.release], previous)];
-            previous = [task("revision-check", `revision check (expected ${migrations.head})`, runner!, check, [config.release], previous)];
-        }
             const check = runnerCommand("migration-revision", ["check", "--head", migrations.head, ...where]);
             // Where a down command is set the rehearsal also proves the way back: upgrade, downgrade, upgrade, and
             // the revision check and schema verification after the round trip (the local rehearsal also diffs the schemas).
@@ -387,6 +383,10 @@ export class AwsPlatform extends pulumi.ComponentResource {
                 { description: `migration command${roundTrip ? " round trip (up, down, up)" : ""}`, taskDefinition: app.arn, command: ["/bin/sh", "-c", script + roundTrip], urlEnv: migrations.databaseUrl.env },
                 { description: `revision check (expected ${migrations.head})`, taskDefinition: runner!.arn, command: check, urlEnv: "DATABASE_URL" },
             ]);
+            previous = [task("revision-before", "reading the revision before migrating", runner!, runnerCommand("migration-revision", ["current", ...where]), [config.release], previous)];
+            previous = [task("migrate", `migration command \`${migrations.command}\``, app, ["/bin/sh", "-c", script], [config.release], previous)];
+            previous = [task("revision-check", `revision check (expected ${migrations.head})`, runner!, check, [config.release], previous)];
+        }
         if (verify) {
             previous = [task("verify-schema", `schema verification (${expect})`, runner!, verify, [config.release], previous)];
         }
