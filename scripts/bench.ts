@@ -3,7 +3,7 @@
 // Ratios compare with a baseline measured in the same run; absolute numbers
 // depend on the machine.
 import { execFileSync, spawn, spawnSync } from "child_process";
-import { freeStackPorts } from "../tests/helpers/ports";
+import { freeStackPorts, localPorts, stopLocalStack } from "../tests/helpers/ports";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
@@ -102,12 +102,12 @@ async function wholeRelease(freshDb: boolean): Promise<Row> {
             const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
             const engine = new EngineState();
             const release = (id: string) =>
-                runStack("local", { stackName, answer: executingAnswer([], engine), set: { release: id, localAppPort: port, bakeSeconds: 0 }, secrets: { localDatabaseUrl: db.url } });
+                runStack("local", { stackName, answer: executingAnswer([], engine), set: { release: id, ...localPorts(port), bakeSeconds: 0 }, secrets: { localDatabaseUrl: db.url } });
             if (!freshDb) await release(`bench-${i}-previous`);
             const t0 = performance.now();
             await release(`bench-${i}`);
             row.gatehouse.push(performance.now() - t0);
-            execFileSync("/bin/sh", ["-c", gatehouseCli("local-app", ["stop", "--state-dir", `.gatehouse/${stackName}`, "--port", String(port)])], { cwd: ROOT });
+            stopLocalStack(`.gatehouse/${stackName}`, ROOT);
             fs.rmSync(path.join(ROOT, ".gatehouse", stackName), { recursive: true, force: true });
             await db.drop();
         }
@@ -265,7 +265,7 @@ async function engineOverhead(): Promise<Row[]> {
     const twinDb = await freshDatabase("bench_twin");
     const port = await freeStackPorts();
     const name = `bench-engine-${crypto.randomBytes(3).toString("hex")}`;
-    const stack = await EngineStack.create(engine, { name, from: "local", set: { release: "warm", localAppPort: port, bakeSeconds: 0 }, secrets: { ...secrets, localDatabaseUrl: db.url } });
+    const stack = await EngineStack.create(engine, { name, from: "local", set: { release: "warm", ...localPorts(port), bakeSeconds: 0 }, secrets: { ...secrets, localDatabaseUrl: db.url } });
     const twin = new HarnessTwin(`bench-twin-${name.slice(13)}`, await freeStackPorts(), { ...secrets, localDatabaseUrl: twinDb.url }, { release: "warm", bakeSeconds: 0 });
     try {
         const warm = await stack.up();
@@ -285,7 +285,7 @@ async function engineOverhead(): Promise<Row[]> {
             await stack.preview();
             preview.gatehouse.push(performance.now() - t0);
             t0 = performance.now();
-            await runStack("local", { preview: true, set: { release: `b${i}`, localAppPort: port }, secrets: { ...secrets, localDatabaseUrl: db.url } });
+            await runStack("local", { preview: true, set: { release: `b${i}`, ...localPorts(port) }, secrets: { ...secrets, localDatabaseUrl: db.url } });
             preview.baseline.push(performance.now() - t0);
         }
     } finally {

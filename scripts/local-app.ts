@@ -1,4 +1,4 @@
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
@@ -13,16 +13,22 @@ import { alive, sleep, stopProcessGroup } from "./lib/processes";
 // and two slots on the next two ports. `deploy` starts the release on the idle
 // slot and prints its address for the gate; `switch` points the edge at it
 // once the gate passed; the other slot keeps running as standby.
-const USAGE = "npm run local-app -- (deploy|switch|status|stop|edge) --state-dir <dir> --port <edge port> [--release <id>] [--fingerprint <hash>] [--health-path <path>] [--bake-seconds <n>] [-- <start command>]";
+const USAGE =
+    "npm run local-app -- (deploy|switch|bake|status|stop|edge|worker) --state-dir <dir> [--port <edge port>] [--release <id>] [--fingerprint <hash>] [--health-path <path>] [--bake-seconds <n>] [--health-command <cmd>] [-- <start command>]";
 const HELP = `usage: ${USAGE}
 
   deploy   start <start command> for --release on the idle slot (port+1 or port+2), unless a slot
            already runs that release; prints the slot's address last (the gate checks it there)
   switch   point the edge at the slot that runs --release (refused unless --health-path answers 2xx);
-           with --bake-seconds N, watch it N s and switch back to the previous slot if it turns unhealthy
-  status   what the edge serves and what each slot runs
-  stop     stop both slots and the edge (data is kept)
+           with --bake-seconds N, then bake as below
+  bake     watch the live slot (it must run --release) for --bake-seconds N and switch the edge back
+           to the slot it served before if it turns unhealthy; exits 1 then
+  status   what the edge serves and what each slot runs (and the worker, in a worker's state dir)
+  stop     stop both slots, the edge and the worker (data is kept)
   edge     run the edge in the foreground (deploy starts it in the background when it is not running)
+  worker   start <start command> as the worker of --release (no port, no edge); once it is alive
+           (--health-command exits 0, or it has run 5 s), stop the previous worker. Until then the
+           previous one keeps working; if the new one never gets there, it is stopped and this fails
 
 example: npm run local-app -- deploy --state-dir .gatehouse/local --port 8181 --release r2 -- node .gatehouse/build/demo-server.js`;
 
@@ -182,6 +188,81 @@ function portInUse(port: number): Promise<boolean> {
     });
 }
 
+function seconds(value: string | undefined): number {
+    const n = Number(value ?? 0);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--bake-seconds must be a whole number of seconds, got ${value}\nusage: ${USAGE}`);
+    return n;
+}
+
+interface WorkerRecord {
+    release: string;
+    fingerprint: string;
+    pid: number;
+}
+
+function readWorker(stateDir: string): WorkerRecord | undefined {
+    const file = path.join(stateDir, "worker.json");
+    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : undefined;
+}
+
+async function stopWorker(stateDir: string, worker: WorkerRecord | undefined): Promise<void> {
+    if (worker && alive(worker.pid)) {
+        await stopProcessGroup(worker.pid);
+        console.log(`stopped the worker of release ${worker.release} (pid ${worker.pid})`);
+    }
+}
+
+/**
+ * The worker's release, gated like a slot: the new worker starts beside the
+ * running one and must show it is alive before the old one is stopped, so
+ * scheduled work never pauses and a broken worker never replaces a working
+ * one. Both run for a moment; the app's idempotency key (routine:
+ * notifications.idempotency_key, unique) makes sure nothing is sent twice.
+ */
+async function releaseWorker(stateDir: string, next: { release: string; fingerprint: string }, command: string, healthCommand: string | undefined): Promise<void> {
+    const current = readWorker(stateDir);
+    if (current && alive(current.pid) && current.release === next.release && current.fingerprint === next.fingerprint) {
+        return void console.log(`the worker of release ${next.release} already runs (pid ${current.pid}); not restarted`);
+    }
+    const logFile = path.join(stateDir, `worker-${next.release.replace(/[^A-Za-z0-9_.-]/g, "_")}.log`);
+    const log = fs.openSync(logFile, "a");
+    const env = { ...process.env, GATEHOUSE_RELEASE: next.release };
+    const child = spawn("/bin/sh", ["-c", `exec ${command}`], { detached: true, stdio: ["ignore", log, log], env });
+    child.unref();
+    const pid = child.pid!;
+    console.log(`started the worker of release ${next.release} (pid ${pid}, log ${logFile}); ${current && alive(current.pid) ? `release ${current.release}'s worker keeps running until it is alive` : "no worker ran before"}`);
+    const started = Date.now();
+    const verdict = await untilWorkerAlive(pid, healthCommand, env);
+    if (!verdict.ok) {
+        await stopProcessGroup(pid);
+        const tail = fs.readFileSync(logFile, "utf8").trim().split("\n").slice(-5).join("\n  ");
+        throw new Error(
+            `the worker of release ${next.release} did not show it is alive: ${verdict.detail}; it was stopped, ` +
+                `${current && alive(current.pid) ? `release ${current.release}'s worker keeps working` : "no worker runs"}. The end of ${logFile}:\n  ${tail}`,
+        );
+    }
+    fs.writeFileSync(path.join(stateDir, "worker.pid"), String(pid));
+    fs.writeFileSync(path.join(stateDir, "worker.json"), JSON.stringify({ ...next, pid }));
+    console.log(`the worker of release ${next.release} is alive after ${((Date.now() - started) / 1000).toFixed(1)} s (${verdict.detail})`);
+    if (current && current.pid !== pid) await stopWorker(stateDir, current);
+}
+
+/** Alive: the health command exits 0 (tried every 250 ms for 60 s), or without one, the worker is still running after 5 s. */
+async function untilWorkerAlive(pid: number, healthCommand: string | undefined, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; detail: string }> {
+    const deadline = Date.now() + (healthCommand ? 60_000 : 5_000);
+    let last = "not tried yet";
+    while (Date.now() < deadline) {
+        if (!alive(pid)) return { ok: false, detail: "it exited" };
+        if (healthCommand) {
+            const check = spawnSync("/bin/sh", ["-c", healthCommand], { env, encoding: "utf8", timeout: 10_000 });
+            if (check.status === 0) return { ok: true, detail: `${healthCommand} exited 0` };
+            last = `${healthCommand} exited ${check.status ?? check.signal}: ${`${check.stdout}${check.stderr}`.trim().split("\n").pop() ?? ""}`;
+        }
+        await sleep(250);
+    }
+    return healthCommand ? { ok: false, detail: `for 60 s ${last}` } : alive(pid) ? { ok: true, detail: "it ran 5 s without exiting" } : { ok: false, detail: "it exited" };
+}
+
 // Last: main runs synchronously up to its first await and uses the classes above.
 runCli("local-app", async () => {
     const dashdash = process.argv.indexOf("--");
@@ -196,14 +277,16 @@ runCli("local-app", async () => {
             fingerprint: { type: "string" },
             "health-path": { type: "string" },
             "bake-seconds": { type: "string" },
+            "health-command": { type: "string" },
             help: { type: "boolean", short: "h" },
         },
         ours,
     );
     if (values.help) return void console.log(HELP);
     const stateDir = required(values["state-dir"], "--state-dir", USAGE);
-    const port = Number(required(values.port, "--port", USAGE));
-    if (!Number.isInteger(port) || port < 1 || port > 65533) throw new UsageError(`--port must be a port number below 65534 (the slots use the next two), got ${values.port}\nusage: ${USAGE}`);
+    // A worker has no port; everything else serves on the edge's.
+    const port = positionals[0] === "worker" ? 0 : Number(required(values.port, "--port", USAGE));
+    if (positionals[0] !== "worker" && (!Number.isInteger(port) || port < 1 || port > 65533)) throw new UsageError(`--port must be a port number below 65534 (the slots use the next two), got ${values.port}\nusage: ${USAGE}`);
     const healthPath = values["health-path"] ?? "/health";
     fs.mkdirSync(stateDir, { recursive: true });
     const slots = new Slots(stateDir, port);
@@ -232,8 +315,24 @@ runCli("local-app", async () => {
             if (answer.status !== 200) throw new Error(`the edge refused to switch: ${answer.body.message}`);
             const previous = answer.body.previous as { slot: SlotName; port: number; release: string } | null;
             console.log(`edge on port ${port} now serves ${record.slot} (release ${release}), ${previous ? `from ${previous.slot} (release ${previous.release})` : "first release"}`);
-            const bakeSeconds = Number(values["bake-seconds"] ?? 0);
+            const bakeSeconds = seconds(values["bake-seconds"]);
             if (bakeSeconds > 0) await bake(stateDir, record, previous?.slot === record.slot ? null : previous, healthPath, bakeSeconds);
+            return;
+        }
+        case "bake": {
+            const release = required(values.release, "--release", USAGE);
+            const state = readEdgeState(stateDir);
+            const record = slots.running().find((r) => r.release === release && r.slot === state.live?.slot);
+            if (!record) throw new Error(`the edge does not serve release ${release} (it serves ${describe(state)}); switch to it first`);
+            const bakeSeconds = seconds(values["bake-seconds"]);
+            const previous = state.previous && state.previous.slot !== record.slot ? state.previous : null;
+            if (bakeSeconds > 0) await bake(stateDir, record, previous, healthPath, bakeSeconds);
+            return;
+        }
+        case "worker": {
+            const release = required(values.release, "--release", USAGE);
+            if (!command) throw new UsageError(`worker needs the worker's start command after --\nusage: ${USAGE}`);
+            await releaseWorker(stateDir, { release, fingerprint: values.fingerprint ?? "" }, command, values["health-command"]);
             return;
         }
         case "status": {
@@ -242,9 +341,12 @@ runCli("local-app", async () => {
                 const r = slots.record(slot);
                 console.log(`${slot}: ${r && alive(r.pid) ? `release ${r.release} on port ${r.port} (pid ${r.pid})` : "idle"}`);
             }
+            const worker = readWorker(stateDir);
+            if (worker) console.log(`worker: ${alive(worker.pid) ? `release ${worker.release} (pid ${worker.pid})` : "not running"}`);
             return;
         }
         case "stop": {
+            await stopWorker(stateDir, readWorker(stateDir));
             for (const slot of SLOTS) await slots.stop(slot);
             const edgePid = pidOf(edgeFiles(stateDir).pid);
             if (alive(edgePid)) {

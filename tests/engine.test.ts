@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { freeStackPorts } from "./helpers/ports";
+import { freeStackPorts, localPorts, stopLocalStack } from "./helpers/ports";
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -42,7 +42,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         stack = await EngineStack.create(engine, {
             name,
             from: "local",
-            set: { release: "r1", localAppPort: port, migrationsDir: migrations, bakeSeconds: 1 },
+            set: { release: "r1", ...localPorts(port), migrationsDir: migrations, bakeSeconds: 1 },
             secrets: { ...secrets, localDatabaseUrl: db.url },
         });
         twinDb = await freshDatabase("twin");
@@ -50,7 +50,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
     });
     after(async () => {
         if (!stack) return;
-        spawnSync("node", [".gatehouse/build/local-app.js", "stop", "--state-dir", path.relative(REPO_ROOT, stateDir), "--port", String(port)], { cwd: REPO_ROOT });
+        stopLocalStack(path.relative(REPO_ROOT, stateDir), REPO_ROOT);
         await stack.remove();
         fs.rmSync(stateDir, { recursive: true, force: true });
         await db.drop();

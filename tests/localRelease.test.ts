@@ -1,11 +1,9 @@
 import { strict as assert } from "assert";
-import { freeStackPorts } from "./helpers/ports";
-import { execFileSync } from "child_process";
+import { freeStackPorts, localPorts, stopLocalStack } from "./helpers/ports";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { gatehouseCli } from "../components/release/pipeline";
 import { EngineState, Executed, executingAnswer } from "./harness/executor";
 import { findSecretLeaks } from "./harness/mocks";
 import { RunFailure, RunOptions, runStack } from "./harness/program";
@@ -32,8 +30,7 @@ describe("a local release, executed for real", function () {
         engine = new EngineState();
     });
     afterEach(async () => {
-        const stop = gatehouseCli("local-app", ["stop", "--state-dir", `.gatehouse/${stackName}`, "--port", String(port)]);
-        execFileSync("/bin/sh", ["-c", stop], { cwd: REPO_ROOT, stdio: "ignore" });
+        stopLocalStack(`.gatehouse/${stackName}`, REPO_ROOT);
         fs.rmSync(path.join(REPO_ROOT, ".gatehouse", stackName), { recursive: true, force: true });
         await db.drop();
     });
@@ -43,7 +40,7 @@ describe("a local release, executed for real", function () {
             stackName,
             answer: executingAnswer(executed, engine),
             ...options,
-            set: { release: id, localAppPort: port, bakeSeconds: 1, ...(options.set ?? {}) },
+            set: { release: id, ...localPorts(port), bakeSeconds: 1, ...(options.set ?? {}) },
             secrets: { localDatabaseUrl: db.url, ...(options.secrets ?? {}) },
         });
 
@@ -89,7 +86,7 @@ describe("a local release, executed for real", function () {
         // The engine leaves applied files' resources alone: their inputs did not change.
         assert.deepEqual(ran("migration-"), []);
         assert.match(ran("rehearsal")[0].stdout, /rehearsal skipped: no pending migrations/);
-        assert.deepEqual(executed.map((e) => e.name.replace(/^kifu-(release-)?/, "")), ["snapshot", "rehearsal", "verify-schema", "deploy", "promote"]);
+        assert.deepEqual(executed.map((e) => e.name.replace(/^kifu-(release-)?/, "")).sort(), ["bake", "deploy", "frontend-bake", "frontend-deploy", "frontend-switch", "promote", "rehearsal", "snapshot", "switch", "verify-schema"]);
         const ledger = fs.readFileSync(path.join(REPO_ROOT, ".gatehouse", stackName, "releases.jsonl"), "utf8").trim().split("\n");
         assert.deepEqual(ledger.map((l) => JSON.parse(l).release), ["r1", "r2"], "the new release is gated again and promoted");
     });

@@ -12,7 +12,7 @@ describe("release pipeline resources", () => {
     it("lists one migration resource per file, in order, each after the one before", async () => {
         const run = await runStack("local", { answer: echo(5) });
         const names = run.ofType(COMMAND).map((r) => r.name);
-        assert.deepEqual(names, [
+        const chain = [
             "kifu-release-snapshot",
             "kifu-release-rehearsal",
             "kifu-release-migration-001-initial_schema",
@@ -20,16 +20,29 @@ describe("release pipeline resources", () => {
             "kifu-release-migration-021-ai_allowlist",
             "kifu-release-migration-022-create_runs_and_summary_packs",
             "kifu-release-verify-schema",
-            "kifu-deploy",
-            "kifu-promote",
-        ]);
-        const commands = run.ofType(COMMAND);
-        for (let i = 1; i < commands.length; i++) {
-            assert.ok(commands[i].start >= commands[i - 1].end!, `${commands[i].name} started before ${commands[i - 1].name} finished`);
+        ];
+        assert.deepEqual(names.slice(0, chain.length), chain);
+        assert.deepEqual(names.slice(chain.length).sort(), ["kifu-bake", "kifu-deploy", "kifu-frontend-bake", "kifu-frontend-deploy", "kifu-frontend-switch", "kifu-promote", "kifu-switch"]);
+        for (let i = 1; i < chain.length; i++) {
+            assert.ok(run.get(COMMAND, chain[i]).start >= run.get(COMMAND, chain[i - 1]).end!, `${chain[i]} started before ${chain[i - 1]} finished`);
         }
-        const gate = run.get("pulumi-nodejs:dynamic/gatehouse:HealthGate", "kifu-release-gate");
-        assert.ok(gate.start >= run.get(COMMAND, "kifu-deploy").end!);
-        assert.ok(run.get(COMMAND, "kifu-promote").start >= gate.end!);
+        // What each step waits for: the deploys for the schema, each gate for its deploy, the
+        // switches for both gates (nothing users see changes before both passed), the ledger for all.
+        const resource = (name: string) => (name.endsWith("gate") ? run.get("pulumi-nodejs:dynamic/gatehouse:HealthGate", name) : run.get(COMMAND, name));
+        const waits: [string, string[]][] = [
+            ["kifu-deploy", ["kifu-release-verify-schema"]],
+            ["kifu-frontend-deploy", ["kifu-release-verify-schema"]],
+            ["kifu-release-gate", ["kifu-deploy"]],
+            ["kifu-frontend-gate", ["kifu-frontend-deploy"]],
+            ["kifu-switch", ["kifu-release-gate", "kifu-frontend-gate"]],
+            ["kifu-bake", ["kifu-switch"]],
+            ["kifu-frontend-switch", ["kifu-switch"]],
+            ["kifu-frontend-bake", ["kifu-frontend-switch"]],
+            ["kifu-promote", ["kifu-bake", "kifu-frontend-bake"]],
+        ];
+        for (const [step, before] of waits) {
+            for (const b of before) assert.ok(resource(step).start >= resource(b).end!, `${step} started before ${b} finished`);
+        }
     });
 
     it("keys each migration by its checksum and passes the release only in the ignored environment", async () => {

@@ -45,7 +45,7 @@ export interface BlueGreenServiceArgs {
     /** Where the gate reaches the new version: a test listener on this port. */
     testPort: number;
     publicHostname: string;
-    gate: GateSpec;
+    gate: pulumi.Input<GateSpec>;
     release: string;
     /** The load balancer's ARN suffix (CloudWatch dimension of the per-slot alarms). */
     loadBalancerSuffix: pulumi.Input<string>;

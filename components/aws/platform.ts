@@ -13,6 +13,7 @@ import { AwsRehearsal, RehearsalStep } from "./rehearsal";
 import { ReleaseHistory, ledgerParameter, releaseKind } from "./releaseLedger";
 import { SecretStore } from "./secretStore";
 import { appTaskDefinition, executionRole } from "./taskDefinition";
+import { withDerivedEnv } from "../release/healthGate";
 
 export interface AwsPlatformArgs {
     config: GatehouseConfig;
@@ -178,6 +179,9 @@ export class AwsPlatform extends pulumi.ComponentResource {
         const liveTargetGroups = [{ service: `${name}-backend`, suffix: backendService.targetGroups[live].arnSuffix }];
 
         if (frontend.enabled) {
+            // Derived: the frontend calls the backend at the app's public URL.
+            const frontendDerived: Record<string, pulumi.Input<string>> = config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.url } : {};
+            const frontendEnvironment = { ...frontend.env, ...frontendDerived };
             const frontendService = new BlueGreenService(
                 `${name}-frontend`,
                 {
@@ -187,13 +191,13 @@ export class AwsPlatform extends pulumi.ComponentResource {
                     healthPath: frontend.healthPath!,
                     images: aws_.frontendImages,
                     desiredCount: aws_.desiredCount.frontend,
-                    // Derived: the frontend calls the backend at the app's public URL.
-                    environment: { ...frontend.env, ...(config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.url } : {}) },
+                    environment: frontendEnvironment,
                     secrets: secretsOf(frontend.secretEnv, []),
                     pathPatterns: ["/*"],
                     rulePriority: 100,
                     testPort: TEST_PORTS.frontend,
-                    gate: config.releaseSteps.frontendGate,
+                    // The page gate compares the served build with the API base URL the slot was given.
+                    gate: withDerivedEnv(config.releaseSteps.frontendGate, frontendDerived),
                     after: promoted,
                 },
                 child,

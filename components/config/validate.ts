@@ -297,11 +297,16 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
  */
 function bindGateToStack(input: ConfigInput, cfg: PlainConfig, services: ServiceDraft[], steps: ReleaseSettings, fix: FixCommands, problems: ConfigProblem[]): string[] {
     const backend = services.find((s) => s.role === "backend")!.settings;
-    const bound = bindGateSpec(steps.gate, { config: cfg, env: backend.env, hiddenEnv: [...backend.secretEnv, ...backend.derivedEnv] });
+    const bound = bindGateSpec(steps.gate, { config: cfg, env: backend.env, hiddenEnv: [...backend.secretEnv, ...backend.derivedEnv], derivedEnv: backend.derivedEnv });
     steps.gate = bound.spec;
     for (const problem of bound.problems) problems.push({ key: "gateSpec", problem: `${cfg.gateSpec}: ${problem}`, fix: `edit ${cfg.gateSpec}` });
     const frontend = services.find((s) => s.role === "frontend")!.settings;
-    const frontendBound = bindGateSpec(steps.frontendGate, { config: cfg, env: frontend.env, hiddenEnv: [...frontend.secretEnv, ...frontend.derivedEnv] });
+    const frontendBound = bindGateSpec(steps.frontendGate, {
+        config: { ...cfg, frontendBuildId: steps.frontendBuildId },
+        env: frontend.env,
+        hiddenEnv: [...frontend.secretEnv, ...frontend.derivedEnv],
+        derivedEnv: frontend.derivedEnv,
+    });
     steps.frontendGate = frontendBound.spec;
     if (frontend.enabled) for (const problem of frontendBound.problems) problems.push({ key: "frontendGateSpec", problem: `${cfg.frontendGateSpec}: ${problem}`, fix: `edit ${cfg.frontendGateSpec}` });
     checkSecretValues(input, frontend.enabled ? [...new Set([...bound.secrets, ...frontendBound.secrets])] : bound.secrets, fix, problems);

@@ -18,7 +18,15 @@ export const SLOTS: SlotName[] = ["blue", "green"];
 
 /** What the edge forwards to, persisted so a restarted edge serves the same slot. */
 export interface EdgeState {
-    live: { slot: SlotName; port: number; release: string } | null;
+    live: LiveSlot | null;
+    /** What it served before the last switch: where the bake window goes back to. */
+    previous?: LiveSlot | null;
+}
+
+export interface LiveSlot {
+    slot: SlotName;
+    port: number;
+    release: string;
 }
 
 export const edgeFiles = (stateDir: string) => ({
@@ -106,7 +114,7 @@ export async function serveEdge(options: { stateDir: string; port: number }): Pr
             const health = await answersHealthy(`http://127.0.0.1:${port}${healthPath}`);
             if (!health.ok) return reply(409, { message: `slot ${slot} (port ${port}) is not up: ${healthPath} answered ${health.detail}; the edge still serves ${describe(state)}` });
             const previous = state.live;
-            state = { live: { slot, port, release } };
+            state = { live: { slot, port, release }, previous };
             writeEdgeState(options.stateDir, state);
             return reply(200, { previous, live: state.live });
         }

@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { GatehouseConfig, appDatabaseUrl } from "../config";
+import { HealthGate, withDerivedEnv } from "../release/healthGate";
 import { ReleasePipeline, gatehouseCli, lastLine } from "../release/pipeline";
 import { embeddedDatabaseUrl } from "./embeddedPostgres";
 
@@ -19,18 +20,33 @@ export interface LocalTargetArgs {
     config: GatehouseConfig;
 }
 
+/** One HTTP service's slots on this machine: its edge port and state directory. */
+interface LocalService {
+    role: "backend" | "frontend";
+    port: number;
+    stateDir: string;
+    healthPath: string;
+    command: string;
+}
+
 /**
- * The whole release on one machine, shaped like production: an edge on
- * localAppPort forwards to the live one of two slots (localAppPort+1, +2);
- * a release starts on the idle slot, is gated there, and only then does the
- * edge switch; the previous release keeps running as standby, so returning to
- * the previous config is a switch. PostgreSQL from localDatabaseUrl or the
- * embedded one. State for it lives in .gatehouse/<stack>/.
+ * The whole release on one machine, shaped like production: for each HTTP
+ * service (the backend, and the frontend where enabled) an edge on its public
+ * port forwards to the live one of two slots (port+1, +2); a release starts
+ * on the idle slots, is gated there (the frontend by its page), and only once
+ * every gate passed do the edges switch, the backend's first. The
+ * previous release keeps running as standby, so returning to the previous
+ * config is a switch. The worker follows once the switched services have
+ * baked. PostgreSQL from localDatabaseUrl or the embedded one. State for it
+ * lives in .gatehouse/<stack>/ (the frontend's and worker's in subdirectories).
  */
 export class LocalTarget extends pulumi.ComponentResource {
     readonly pipeline: ReleasePipeline;
     readonly appUrl: string;
+    /** The frontend's public local URL, where enabled. */
+    readonly frontendUrl: string | undefined;
     readonly stateDir: string;
+    private frontendDeploy: command.local.Command | undefined;
 
     constructor(name: string, args: LocalTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:local:LocalTarget", name, {}, opts);
@@ -38,6 +54,17 @@ export class LocalTarget extends pulumi.ComponentResource {
         this.stateDir = `.gatehouse/${config.stack}`;
         this.appUrl = `http://127.0.0.1:${config.local.appPort}`;
         const databaseUrl = config.localDatabaseUrl ?? pulumi.secret(embeddedDatabaseUrl(config.local.postgresPort, config.app));
+        const backend: LocalService = {
+            role: "backend",
+            port: config.local.appPort,
+            stateDir: this.stateDir,
+            healthPath: config.services.backend.healthPath ?? "/health",
+            command: config.local.appCommand,
+        };
+        const frontend: LocalService | undefined = config.services.frontend.enabled
+            ? { role: "frontend", port: config.local.frontend.port, stateDir: `${this.stateDir}/frontend`, healthPath: config.services.frontend.healthPath ?? "/", command: config.local.frontend.command }
+            : undefined;
+        this.frontendUrl = frontend ? `http://127.0.0.1:${frontend.port}` : undefined;
 
         this.pipeline = new ReleasePipeline(
             `${name}-release`,
@@ -47,72 +74,121 @@ export class LocalTarget extends pulumi.ComponentResource {
                 snapshotDir: `${this.stateDir}/snapshots`,
                 steps: config.releaseSteps,
                 deploy: (after) => {
-                    const deployed = this.deployApp(name, config, databaseUrl, after);
+                    const deployed = this.deploy(`${name}-deploy`, config, backend, this.backendEnvironment(config, databaseUrl), after);
+                    // Started beside the backend's; gated only once the backend it calls is promoted.
+                    this.frontendDeploy = frontend ? this.deploy(`${name}-frontend-deploy`, config, frontend, this.frontendEnvironment(config), after) : undefined;
                     // The slot's own address (the local counterpart of AWS's test listener).
-                    return { resources: [deployed], candidateUrl: deployed.stdout.apply(lastLine) };
+                    return { resources: [deployed, ...(this.frontendDeploy ? [this.frontendDeploy] : [])], candidateUrl: deployed.stdout.apply(lastLine) };
                 },
-                promote: (after, snapshotFile, candidateUrl) => this.promote(name, config, after, snapshotFile, candidateUrl),
+                promote: (after, snapshotFile) => this.promote(name, config, { backend, frontend, databaseUrl }, after, snapshotFile),
             },
             { parent: this },
         );
-        this.registerOutputs({ appUrl: this.appUrl });
+        this.registerOutputs({ appUrl: this.appUrl, frontendUrl: this.frontendUrl });
+    }
+
+    /** The backend's env: the URL in the form the app's driver needs (databaseUrlScheme) and the Redis up:local found, as on AWS. */
+    private backendEnvironment(config: GatehouseConfig, databaseUrl: pulumi.Input<string>, role: "backend" | "worker" = "backend"): Record<string, pulumi.Input<string>> {
+        const service = config.services[role];
+        const environment: Record<string, pulumi.Input<string>> = { ...service.env, [config.databaseUrlEnv]: pulumi.secret(appDatabaseUrl(config, databaseUrl)) };
+        if (config.redis.enabled && config.localRedisUrl) environment[config.redis.urlEnv] = config.localRedisUrl;
+        for (const secret of service.secretEnv) environment[secret] = config.secrets[secret];
+        return environment;
+    }
+
+    /** The frontend's env: it calls the backend at the backend's public local URL (its edge), as on AWS at the load balancer. */
+    private frontendEnvironment(config: GatehouseConfig): Record<string, pulumi.Input<string>> {
+        const frontend = config.services.frontend;
+        const environment: Record<string, pulumi.Input<string>> = { ...frontend.env, ...(config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}) };
+        for (const secret of frontend.secretEnv) environment[secret] = config.secrets[secret];
+        return environment;
     }
 
     /**
-     * Starts the release on the idle slot (the edge keeps serving the live one)
-     * and answers with the slot's address, where the gate checks it. No
-     * triggers: a new release is an update of this resource (its command
-     * changed), so the delete command runs only when the stack is destroyed,
-     * never between two releases.
+     * Starts the release on a service's idle slot (its edge keeps serving the
+     * live one) and answers with the slot's address, where the gate checks
+     * it. No triggers: a new release is an update of this resource (its
+     * command changed), so the delete command runs only when the stack is
+     * destroyed, never between two releases.
      */
-    private deployApp(name: string, config: GatehouseConfig, databaseUrl: pulumi.Input<string>, after: pulumi.Resource[]): command.local.Command {
-        const backend = config.services.backend;
-        // The URL in the form the app's driver needs (databaseUrlScheme), as on AWS.
-        const environment: Record<string, pulumi.Input<string>> = { ...backend.env, [config.databaseUrlEnv]: pulumi.secret(appDatabaseUrl(config, databaseUrl)) };
-        // The Redis up:local found or started (localRedisUrl), as on AWS the managed one.
-        if (config.redis.enabled && config.localRedisUrl) environment[config.redis.urlEnv] = config.localRedisUrl;
-        for (const secret of backend.secretEnv) environment[secret] = config.secrets[secret];
-        const deploy = pulumi.interpolate`${gatehouseCli("local-app", ["deploy", ...this.slotArgs(config), "--release", config.release])} --fingerprint ${fingerprint(environment, config.local.appCommand)} -- ${config.local.appCommand}`;
+    private deploy(name: string, config: GatehouseConfig, service: LocalService, environment: Record<string, pulumi.Input<string>>, after: pulumi.Resource[]): command.local.Command {
+        const deploy = pulumi.interpolate`${gatehouseCli("local-app", ["deploy", ...slotArgs(service), "--release", config.release])} --fingerprint ${fingerprint(environment, service.command)} -- ${service.command}`;
         return new command.local.Command(
-            `${name}-deploy`,
-            {
-                create: deploy,
-                update: deploy,
-                delete: gatehouseCli("local-app", ["stop", ...this.slotArgs(config)]),
-                environment,
-            },
+            name,
+            { create: deploy, update: deploy, delete: gatehouseCli("local-app", ["stop", ...slotArgs(service)]), environment },
             { parent: this, dependsOn: after },
         );
     }
 
-    private slotArgs(config: GatehouseConfig): string[] {
-        return ["--state-dir", this.stateDir, "--port", String(config.local.appPort), "--health-path", config.services.backend.healthPath ?? "/health"];
-    }
-
     /**
-     * After the gate: the edge switches to the candidate's slot and watches it
-     * for the bake window (switching back if it turns unhealthy), then the
-     * ledger records the release.
+     * After the gates (the backend's, and the frontend's page gate, which runs
+     * beside it): the backend's edge switches to the candidate's slot, then the
+     * frontend's; each switched service is watched for the bake window
+     * (switched back if it turns unhealthy); then the worker; last, the ledger
+     * records the release (only a release that got through all of it is in
+     * the ledger). Nothing users see changes before both gates passed.
      */
     private promote(
         name: string,
         config: GatehouseConfig,
+        services: { backend: LocalService; frontend: LocalService | undefined; databaseUrl: pulumi.Input<string> },
         after: pulumi.Resource[],
         snapshotFile: pulumi.Output<string>,
-        _candidateUrl: pulumi.Input<string>,
     ): command.local.Command {
+        const step = (id: string, create: pulumi.Input<string>, dependsOn: pulumi.Resource[]) =>
+            new command.local.Command(`${name}-${id}`, { create, triggers: [config.release] }, { parent: this, dependsOn });
+        const release = ["--release", config.release];
+        const bakeSeconds = config.releaseSteps.bakeSeconds;
+        const switchAndBake = (prefix: string, service: LocalService, dependsOn: pulumi.Resource[]): { switched: pulumi.Resource; settled: pulumi.Resource } => {
+            const switched = step(`${prefix}switch`, gatehouseCli("local-app", ["switch", ...slotArgs(service), ...release]), dependsOn);
+            const settled = bakeSeconds > 0 ? step(`${prefix}bake`, gatehouseCli("local-app", ["bake", ...slotArgs(service), ...release, "--bake-seconds", String(bakeSeconds)]), [switched]) : switched;
+            return { switched, settled };
+        };
+
+        const gates = [...after];
+        if (services.frontend && this.frontendDeploy) {
+            gates.push(
+                new HealthGate(
+                    `${name}-frontend-gate`,
+                    {
+                        baseUrl: this.frontendDeploy.stdout.apply(lastLine),
+                        spec: withDerivedEnv(config.releaseSteps.frontendGate, config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}),
+                        release: config.release,
+                    },
+                    { parent: this, dependsOn: [this.frontendDeploy] },
+                ),
+            );
+        }
+        const backend = switchAndBake("", services.backend, gates);
+        const settled = [backend.settled];
+        if (services.frontend) settled.push(switchAndBake("frontend-", services.frontend, [backend.switched]).settled);
+        if (config.services.worker.enabled && config.local.workerCommand) settled.push(this.releaseWorker(name, config, services.databaseUrl, settled));
+
         const ledger = `${this.stateDir}/releases.jsonl`;
         const promoteCommand = config.local.promoteCommand ? ` -- ${config.local.promoteCommand}` : "";
-        const switchEdge = gatehouseCli("local-app", ["switch", ...this.slotArgs(config), "--release", config.release, "--bake-seconds", String(config.releaseSteps.bakeSeconds)]);
+        return step("promote", pulumi.interpolate`${gatehouseCli("promote", ["--ledger", ledger, ...release])} --snapshot ${snapshotFile} --base-url ${this.appUrl}${promoteCommand}`, settled);
+    }
+
+    /**
+     * The worker/scheduler, released once the new version serves users: it
+     * starts beside the previous worker, which keeps running until the new
+     * one shows it is alive (workerHealthCommand), as on AWS.
+     */
+    private releaseWorker(name: string, config: GatehouseConfig, databaseUrl: pulumi.Input<string>, after: pulumi.Resource[]): command.local.Command {
+        const environment = this.backendEnvironment(config, databaseUrl, "worker");
+        const stateDir = `${this.stateDir}/worker`;
+        const health = config.services.worker.healthCommand ? ["--health-command", config.services.worker.healthCommand] : [];
+        const start = pulumi.interpolate`${gatehouseCli("local-app", ["worker", "--state-dir", stateDir, "--release", config.release, ...health])} --fingerprint ${fingerprint(environment, config.local.workerCommand)} -- ${config.local.workerCommand}`;
         return new command.local.Command(
-            `${name}-promote`,
-            {
-                create: pulumi.interpolate`${switchEdge} && ${gatehouseCli("promote", ["--ledger", ledger, "--release", config.release])} --snapshot ${snapshotFile} --base-url ${this.appUrl}${promoteCommand}`,
-                triggers: [config.release],
-            },
+            `${name}-worker`,
+            { create: start, update: start, delete: gatehouseCli("local-app", ["stop", "--state-dir", stateDir, "--port", String(config.local.appPort)]), environment },
             { parent: this, dependsOn: after },
         );
     }
+}
+
+function slotArgs(service: LocalService): string[] {
+    return ["--state-dir", service.stateDir, "--port", String(service.port), "--health-path", service.healthPath];
 }
 
 /**

@@ -4,7 +4,7 @@ import * as path from "path";
 const PROJECT_DIR = path.join(__dirname, "..", "..");
 /** Where the release steps' CLIs are built, relative to the project. */
 export const CLI_BUILD_DIR = ".gatehouse/build";
-const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "demo/server", "demo/routine"];
+const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "demo/server", "demo/routine", "demo/frontend"];
 
 /**
  * Bundles the CLIs the release steps run (and the demo app) into plain JavaScript (esbuild,

@@ -56,7 +56,7 @@ export interface GateReport {
 export const GATE_BUILTINS = ["release", "run", "now"] as const;
 
 const DEFAULT_PROBE = "https://www.gstatic.com/generate_204";
-const MAX_BODY_BYTES = 1_000_000;
+const MAX_BODY_BYTES = 4_000_000_000;
 
 /**
  * Runs the checks in order against baseUrl. Idempotent checks (GET, HEAD,
@@ -225,6 +225,11 @@ function resolveVars(spec: GateSpec, secrets: Record<string, string>, vars: Reco
             }
             vars[name] = value;
             secretValues.push(value);
+        } else if (choice.env !== undefined || choice.config !== undefined) {
+            const [where, key] = choice.env !== undefined ? (["env", choice.env] as const) : (["config", choice.config!] as const);
+            const value = spec.stack?.[where][key];
+            if (value === undefined || value === null || value === "") throw new Error(`var ${name}: ${where} ${key} has no value on this stack`);
+            vars[name] = value;
         } else {
             vars[name] = substitute(choice.value ?? "", vars);
         }
@@ -311,6 +316,7 @@ async function attemptCheck(
         const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
         status = response.status;
         text = await readCapped(response, MAX_BODY_BYTES);
+        if (check.request.withScripts) text += await sameOriginScripts(url, text, timeoutMs - (Date.now() - t0));
     } catch (err: any) {
         const reason = err?.name === "TimeoutError" ? `timed out after ${timeoutMs} ms` : describeFetchError(err);
         return { attempt: { status, latencyMs: Date.now() - t0, error: reason, bodyExcerpt: excerpt(text, check) }, captured: {} };
@@ -353,6 +359,26 @@ function buildRequest(baseUrl: string, check: GateCheck, commonHeaders: Record<s
     return { url: new URL(substitute(check.request.path, vars), baseUrl), init: { method: check.request.method ?? "GET", headers, body } };
 }
 
+/**
+ * The text of every same-origin script a page loads (`<script src>`), each
+ * prefixed by a newline, at most 50 of them and MAX_BODY_BYTES each. A Next.js
+ * build writes NEXT_PUBLIC_* values and its build id into these files, so a
+ * page check can see which build and which settings the browser would get.
+ */
+async function sameOriginScripts(page: URL, html: string, timeoutMs: number): Promise<string> {
+    const sources = [...html.matchAll(/<script\b[^>]*\bsrc\s*=\s*["']([^"']+)["']/gi)].map((m) => new URL(m[1].replace(/&amp;/g, "&"), page));
+    let text = "";
+    for (const src of sources.filter((u) => u.origin === page.origin).slice(0, 50)) {
+        const response = await fetch(src, { signal: AbortSignal.timeout(Math.max(1, timeoutMs)), redirect: "manual" });
+        if (response.status !== 200) {
+            await response.body?.cancel();
+            throw new Error(`script ${src.pathname} answered ${response.status}`);
+        }
+        text += `\n${await readCapped(response, MAX_BODY_BYTES)}`;
+    }
+    return text;
+}
+
 /** Reads at most `limit` bytes of a body: a huge answer cannot exhaust the gate's memory. */
 async function readCapped(response: Response, limit: number): Promise<string> {
     if (!response.body) return "";
@@ -375,9 +401,9 @@ async function readCapped(response: Response, limit: number): Promise<string> {
 function judge(check: GateCheck, status: number, text: string, vars: Record<string, string>): string | undefined {
     const wanted = check.expect?.status === undefined ? [200] : ([] as number[]).concat(check.expect.status);
     if (!wanted.includes(status)) return `status ${status}, expected ${wanted.join(" or ")}`;
-    if (check.expect?.bodyContains !== undefined) {
-        const needle = substitute(check.expect.bodyContains, vars);
-        if (!text.includes(needle)) return `body does not contain ${JSON.stringify(needle)}`;
+    for (const template of ([] as string[]).concat(check.expect?.bodyContains ?? [])) {
+        const needle = substitute(template, vars);
+        if (!text.includes(needle)) return `${check.request.withScripts ? "the page and its scripts do" : "body does"} not contain ${JSON.stringify(needle)}`;
     }
     if (check.expect?.json) {
         const body = parseJson(text);
@@ -529,6 +555,8 @@ export function variablesIn(value: unknown): string[] {
 function describeFetchError(err: any): string {
     const cause = err?.cause;
     if (cause?.code) return `${cause.code}${cause.message ? `: ${cause.message}` : ""}`;
+    // fetch's own refusals (a bad port, a URL with credentials) carry the reason in the cause only.
+    if (cause?.message) return `${err.message}: ${cause.message}`;
     return String(err?.message ?? err);
 }
 

@@ -52,8 +52,12 @@ const varChoice = z
         value: z.string().optional(),
         /** A secret config key of the stack (`pulumi config set --secret <key>`); its value is masked in every report. */
         secret: name("config key").optional(),
+        /** An env var of the service the gate checks, plain or derived by Gatehouse (e.g. the frontend's API base URL); never a secret one. */
+        env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, { error: "must be an env var name" }).optional(),
+        /** A Gatehouse config key of the stack (e.g. frontendBuildId). */
+        config: name("config key").optional(),
     })
-    .refine((c) => (c.value === undefined) !== (c.secret === undefined), { error: "needs exactly one of value or secret" });
+    .refine((c) => [c.value, c.secret, c.env, c.config].filter((v) => v !== undefined).length === 1, { error: "needs exactly one of value, secret, env or config" });
 export type VarChoice = z.input<typeof varChoice>;
 
 const multipartField = z.union([
@@ -70,6 +74,11 @@ const requestSchema = z
         body: z.unknown().optional(),
         /** multipart/form-data: a field is a string, or a file { content, filename, contentType }. */
         multipart: z.record(z.string(), multipartField).optional(),
+        /**
+         * The answer is a page: fetch the same-origin scripts it loads and match bodyContains
+         * against the page and them together (a Next.js build inlines NEXT_PUBLIC_* values into its scripts).
+         */
+        withScripts: z.boolean().optional(),
     })
     .refine((r) => r.body === undefined || r.multipart === undefined, { error: "has both body and multipart; a request has one body" });
 
@@ -83,8 +92,8 @@ const checkSchema = z.strictObject({
             status: z.union([z.number().int(), z.array(z.number().int()).min(1)]).optional(),
             /** JSON path -> expected value, or a matcher ({ present }, { type }, { length }, ...). */
             json: z.record(z.string(), z.unknown()).optional(),
-            /** Substring the raw body must contain. */
-            bodyContains: z.string().optional(),
+            /** Substring(s) the raw body (with its scripts, for withScripts) must contain, each. */
+            bodyContains: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
         })
         .default({}),
     /** Variable -> JSON path (or { path, secret: true }); later checks use it as ${name}. */
@@ -275,8 +284,8 @@ function conditionRefs(c: Condition | undefined): string[] {
     return [...conditionRefs(c.not), ...(c.anyOf ?? []).flatMap(conditionRefs), ...(c.allOf ?? []).flatMap(conditionRefs)];
 }
 
-/** Every config key and env name the spec's conditions read. */
-function factsReferenced(spec: GateSpec): { config: string[]; env: string[] } {
+/** Every config key and env name the spec's conditions read, and those its vars take values from. */
+function factsReferenced(spec: GateSpec): { config: string[]; env: string[]; varEnv: string[]; varConfig: string[] } {
     const config = new Set<string>();
     const env = new Set<string>();
     const visit = (c: Condition | undefined) => {
@@ -288,12 +297,14 @@ function factsReferenced(spec: GateSpec): { config: string[]; env: string[] } {
         c.allOf?.forEach(visit);
     };
     Object.values(spec.conditions ?? {}).forEach(visit);
-    for (const def of Object.values(spec.vars ?? {})) if (typeof def !== "string") ([] as VarChoice[]).concat(def).forEach((c) => visit(c.when));
+    const choices = Object.values(spec.vars ?? {}).flatMap((def) => (typeof def === "string" ? [] : ([] as VarChoice[]).concat(def)));
+    choices.forEach((c) => visit(c.when));
     for (const check of spec.checks) {
         visit(check.when);
         visit(check.unsupported?.when);
     }
-    return { config: [...config].sort(), env: [...env].sort() };
+    const defined = <T>(values: (T | undefined)[]) => [...new Set(values.filter((v): v is T => v !== undefined))].sort();
+    return { config: [...config].sort(), env: [...env].sort(), varEnv: defined(choices.map((c) => c.env)), varConfig: defined(choices.map((c) => c.config)) };
 }
 
 /** What the stack offers a spec to read. */
@@ -304,6 +315,8 @@ export interface GateStackView {
     env: Record<string, string>;
     /** Env names whose values are secret or derived by Gatehouse: no condition may read them. */
     hiddenEnv: string[];
+    /** Of hiddenEnv, those Gatehouse derives (e.g. the API base URL): a var may read them; the component fills them in with withDerivedEnv. */
+    derivedEnv?: string[];
 }
 
 /**
@@ -324,6 +337,17 @@ export function bindGateSpec(spec: GateSpec, view: GateStackView): { spec: GateS
     }
     for (const envName of wanted.env) {
         if (view.hiddenEnv.includes(envName)) problems.push(`a condition reads env ${envName}, whose value is a secret or derived; a condition can read only plain env`);
+        else facts.env[envName] = view.env[envName] ?? null;
+    }
+    for (const key of wanted.varConfig) {
+        const value = view.config[key];
+        if (!(key in view.config)) problems.push(`a var reads config key ${key}, which is not a Gatehouse key`);
+        else if (value !== null && typeof value === "object") problems.push(`a var reads config key ${key}, which is a list`);
+        else facts.config[key] = value === undefined || value === null ? null : String(value);
+    }
+    for (const envName of wanted.varEnv) {
+        if (view.derivedEnv?.includes(envName)) facts.env[envName] = null; // filled in by the component (withDerivedEnv)
+        else if (view.hiddenEnv.includes(envName)) problems.push(`a var reads env ${envName}, whose value is a secret; use { secret: <config key> } instead`);
         else facts.env[envName] = view.env[envName] ?? null;
     }
     const bound: GateSpec = { ...spec, stack: facts };

@@ -88,3 +88,13 @@ function gateSecrets(spec: pulumi.Input<GateSpec>): pulumi.Output<Record<string,
         }),
     );
 }
+
+/**
+ * The spec with the env values Gatehouse derives for the gated service (e.g.
+ * the frontend's API base URL, known only once the load balancer or the local
+ * edge exists) filled into its facts, for the vars that read them.
+ */
+export function withDerivedEnv(spec: GateSpec, derived: Record<string, pulumi.Input<string>>): pulumi.Output<GateSpec> {
+    const wanted = Object.fromEntries(Object.entries(derived).filter(([name]) => spec.stack?.env[name] === null));
+    return pulumi.all(wanted).apply((values) => (spec.stack ? { ...spec, stack: { ...spec.stack, env: { ...spec.stack.env, ...values } } } : spec));
+}

@@ -1,10 +1,9 @@
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { EngineState, Executed, Operation, executingAnswer } from "../harness/executor";
 import { RunResult, runStack } from "../harness/program";
 import { REPO_ROOT } from "../harness/stackConfig";
-import { gatehouseCli } from "../../components/release/pipeline";
+import { localPorts, stopLocalStack } from "./ports";
 
 /**
  * The same stack run by the executing harness instead of the engine, step for
@@ -18,11 +17,11 @@ export class HarnessTwin {
 
     constructor(
         readonly stackName: string,
-        private readonly port: number,
+        port: number,
         private readonly secrets: Record<string, string>,
         initial: Record<string, unknown>,
     ) {
-        this.config = { ...initial, localAppPort: port };
+        this.config = { ...initial, ...localPorts(port) };
     }
 
     /** One `pulumi up` with these config changes; the operations, and the outputs or the error. */
@@ -47,7 +46,7 @@ export class HarnessTwin {
     }
 
     cleanUp(): void {
-        execFileSync("/bin/sh", ["-c", gatehouseCli("local-app", ["stop", "--state-dir", `.gatehouse/${this.stackName}`, "--port", String(this.port)])], { cwd: REPO_ROOT, stdio: "ignore" });
+        stopLocalStack(`.gatehouse/${this.stackName}`, REPO_ROOT);
         fs.rmSync(path.join(REPO_ROOT, ".gatehouse", this.stackName), { recursive: true, force: true });
     }
 }
