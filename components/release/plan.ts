@@ -83,8 +83,9 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string,
         if (config.services.frontend.enabled) for (const [slot, image] of Object.entries(config.aws.frontendImages)) lines.push(`  frontend ${slot}: ${image}`);
     } else {
         lines.push(`  local app: ${config.local.appCommand}`);
+        if (config.services.frontend.enabled) lines.push(`  local frontend: ${config.local.frontend.command} (build ${steps.frontendBuildId})`);
     }
-    if (config.services.worker.enabled) lines.push(`  worker: ${config.services.worker.image}`);
+    if (config.services.worker.enabled) lines.push(`  worker: ${config.target === "local" ? config.local.workerCommand || "(localWorkerCommand is empty: no worker runs here)" : config.services.worker.image}`);
     lines.push("", "Migrations:");
     if (migrations.mode === "runner") {
         if (migrations.baseline) lines.push(`  baseline: up to ${migrations.baseline} applied by hand (recorded, not run)`);
@@ -112,6 +113,10 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string,
     }
     lines.push("", `Health gate (deadline ${steps.gate.deadlineSeconds ?? 60} s, idempotent checks retried every ${steps.gate.intervalMs ?? 250} ms, the rest sent once):`);
     lines.push(...describeGateChecks(steps.gate));
+    if (config.services.frontend.enabled) {
+        lines.push("", `Frontend gate (deadline ${steps.frontendGate.deadlineSeconds ?? 60} s; the page must be build ${steps.frontendBuildId}):`);
+        lines.push(...describeGateChecks(steps.frontendGate));
+    }
     lines.push(...checklistGapLines(config));
     lines.push("", "Steps, in order:", ...order.map((s, i) => `  ${i + 1}. ${s}`));
 
@@ -131,16 +136,27 @@ function releaseSteps(config: GatehouseConfig): string[] {
     const steps = config.releaseSteps;
     const m = steps.migrations;
     const out: string[] = [config.target === "aws" ? "RDS snapshot (kept)" : "pg_dump snapshot (verified)"];
-    if (config.target === "local" && steps.rehearsal && m.mode !== "none") out.push("rehearsal on a scratch copy");
+    if (config.target === "local" && steps.rehearsal && m.mode !== "none") {
+        out.push(m.mode === "command" && m.downCommand ? "rehearsal on a scratch copy, with the round trip (upgrade, downgrade one step, upgrade; schemas compared)" : "rehearsal on a scratch copy");
+    }
+    if (config.target === "aws" && steps.rehearsal && m.mode !== "none") {
+        out.push(`rehearsal on a scratch RDS instance restored from the snapshot${m.mode === "command" && m.downCommand ? ", with the round trip (upgrade, downgrade one step, upgrade)" : ""} (deleted afterwards)`);
+    }
     if (m.mode === "runner") out.push(...m.files.filter((f) => !m.baseline || compareVersions(f.version, m.baseline) > 0).map((f) => `migration ${f.file}`));
     if (m.mode === "command") out.push(`migration command, then revision check (${m.head})`);
     if (steps.expectationsFile) out.push("schema verification");
     if (config.target === "aws") {
         out.push(`backend ${config.aws.liveSlot} slot`, "backend health gate", "backend promotion (listener switch)");
         if (config.services.frontend.enabled) out.push(`frontend ${config.aws.liveSlot} slot`, "frontend health gate", "frontend promotion (listener switch)");
-        if (config.services.worker.enabled) out.push("worker/scheduler");
+        if (steps.bakeSeconds > 0) out.push(`bake window: the live slots' alarms watched for ${steps.bakeSeconds} s (one firing switches back and fails the update)`);
+        if (config.services.worker.enabled) out.push(`worker/scheduler (the previous one runs until the new one is healthy${config.services.worker.healthCommand ? ": workerHealthCommand" : ""})`);
     } else {
-        out.push("deploy on the idle slot (the edge keeps serving the live one)", "health gate on the slot's own address", "promotion (edge switch, ledger)");
+        const frontend = config.services.frontend.enabled;
+        out.push(`deploy on the idle slot${frontend ? "s (backend and frontend; their edges keep serving the live ones)" : " (the edge keeps serving the live one)"}`);
+        out.push(frontend ? "health gates on the slots' own addresses (the backend's smoke checks, the frontend's page)" : "health gate on the slot's own address");
+        out.push(`edge switch${frontend ? "es, backend then frontend" : ""}${steps.bakeSeconds > 0 ? `, each watched for the ${steps.bakeSeconds} s bake window` : ""}`);
+        if (config.services.worker.enabled && config.local.workerCommand) out.push(`worker/scheduler (the previous one runs until the new one is alive${config.services.worker.healthCommand ? ": workerHealthCommand" : ""})`);
+        out.push("promotion recorded (ledger)");
     }
     return out;
 }
