@@ -1,5 +1,5 @@
 import { StatusRow, migrateUp, migrationStatus } from "../components/release/runner";
-import { UsageError, databaseUrlFrom, parseCli, releaseId, required, runCli } from "./lib/cli";
+import { UsageError, databaseUrlFrom, parseCli, releaseId, required, runCli, versionPrefix } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
 
 const HELP: CliHelp = {
@@ -66,8 +66,8 @@ else runCli("migrate", async () => {
                 dir: required(values.dir, "--dir", USAGE),
                 // The release pipeline passes the id in the environment (see pipeline.ts).
                 release: values.release !== undefined ? releaseId(values.release, USAGE) : process.env.GATEHOUSE_RELEASE,
-                baseline: values.baseline,
-                through: values.through,
+                baseline: versionPrefix(values.baseline, "--baseline", USAGE),
+                through: versionPrefix(values.through, "--through", USAGE),
                 throughFile: values["through-file"],
                 log: (line) => console.log(line),
             });

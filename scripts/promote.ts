@@ -33,7 +33,15 @@ runCli("promote", async () => {
     const ledger = required(values.ledger, "--ledger", USAGE);
     const release = releaseId(required(values.release, "--release", USAGE), USAGE);
     if (values["base-url"] !== undefined) baseUrl(values["base-url"], USAGE);
-    if (command) execFileSync("/bin/sh", ["-c", command], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, GATEHOUSE_RELEASE: release } });
+    // Checked before the command runs: a promotion that ran must not fail to be recorded.
+    if (fs.existsSync(ledger) && !fs.statSync(ledger).isFile()) throw new Error(`--ledger ${ledger} is not a file; nothing was promoted`);
+    if (command) {
+        try {
+            execFileSync("/bin/sh", ["-c", command], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, GATEHOUSE_RELEASE: release } });
+        } catch (err: any) {
+            throw new Error(`the promote command ${err.status != null ? `exited with ${err.status}` : `was ended by ${err.signal ?? err.message}`}; release ${release} is not recorded in ${ledger}`);
+        }
+    }
     const entry = { release, promotedAt: new Date().toISOString(), snapshot: values.snapshot ?? null, baseUrl: values["base-url"] ?? null };
     fs.mkdirSync(path.dirname(ledger), { recursive: true });
     fs.appendFileSync(ledger, `${JSON.stringify(entry)}\n`);

@@ -1,3 +1,4 @@
+import * as fs from "fs";
 import { listSnapshots, sha256File, takeSnapshot } from "../components/release/snapshot";
 import { UsageError, databaseUrlFrom, parseCli, releaseId, required, runCli } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
@@ -25,6 +26,7 @@ runCli("snapshot", async () => {
         reuse: { type: "boolean" },
     });
     const outDir = required(values.out, "--out", USAGE);
+    if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new Error(`--out ${outDir} is a file, not a directory: snapshots need a directory of their own`);
     const release = releaseId(required(values.release, "--release", USAGE), USAGE);
     const keep = values.keep === undefined ? undefined : Number(values.keep);
     if (keep !== undefined && !(Number.isInteger(keep) && keep >= 1)) throw new UsageError(`--keep must be a whole number of snapshots, at least 1, got ${JSON.stringify(values.keep)}\nusage: ${USAGE}`);

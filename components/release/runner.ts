@@ -111,6 +111,8 @@ export async function migrateUp(options: RunnerOptions): Promise<RunResult> {
     const log = options.log ?? (() => {});
     const files = readMigrationDir(options.dir);
     const last = lastFileToApply(files, options);
+    // Checked before connecting: the tracking table is not created for a run that cannot start.
+    if (options.baseline !== undefined && !/^\d+$/.test(options.baseline)) throw new Error(`--baseline ${options.baseline}: not a version number; pass the numeric prefix of the last file applied by hand, e.g. 019`);
     await loadSqlParser();
     const client = new Client({ connectionString: options.databaseUrl, application_name: "gatehouse-migrate" });
     await client.connect();

@@ -1,5 +1,16 @@
 import { parseArgs, ParseArgsConfig } from "util";
+import { redactUrl } from "../../components/release/pgTools";
 import { CliHelp, helpText } from "./flags";
+
+/** The database this command was given (see databaseUrlFrom): a failure to reach it names it, password masked. */
+let databaseInUse: string | undefined;
+
+// Node's network errors, and PostgreSQL's connection (08), authentication (28) and unknown-database (3D000) ones.
+const UNREACHABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
+function aboutTheDatabase(err: any): boolean {
+    const code = String(err?.code ?? "");
+    return UNREACHABLE.has(code) || /^(08|28)/.test(code) || code === "3D000" || /^Connection terminated|timeout expired/i.test(String(err?.message));
+}
 
 /** The operator called the command wrongly (exit 2), as opposed to an operation that failed (exit 1). */
 export class UsageError extends Error {
@@ -20,7 +31,8 @@ export function runCli(name: string, main: () => Promise<void>): void {
     main().then(
         () => exit(0),
         (err: any) => {
-            process.stderr.write(`${name}: ${err?.message ?? err}\n`);
+            const where = databaseInUse && aboutTheDatabase(err) ? `cannot use the database ${redactUrl(databaseInUse)} (--database-url, else DATABASE_URL): ` : "";
+            process.stderr.write(`${name}: ${where}${err?.message ?? err}\n`);
             exit(err instanceof UsageError ? 2 : 1);
         },
     );
@@ -52,6 +64,10 @@ export function parseCli<T extends NonNullable<ParseArgsConfig["options"]>>(help
 export function databaseUrlFrom(value: string | undefined, usage: string): string {
     const url = value ?? process.env.DATABASE_URL;
     if (!url) throw new UsageError(`no database: pass --database-url <url> or set DATABASE_URL\nusage: ${usage}`);
+    // Never echoed: a malformed URL may still hold a password.
+    const form = /^postgres(ql)?:\/\//.test(url) && URL.canParse(url);
+    if (!form) throw new UsageError(`${value ? "--database-url" : "DATABASE_URL"} is not a database URL of the form postgres://user:password@host:port/name\nusage: ${usage}`);
+    databaseInUse = url;
     return url;
 }
 
@@ -88,5 +104,11 @@ export function baseUrl(value: string, usage: string): string {
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--base-url must be an http(s) address such as http://127.0.0.1:8181\nusage: ${usage}`);
     if (url.username || url.password) throw new UsageError(`--base-url must not carry credentials (user:password@${url.host}): the gate's checks take theirs from the spec's headers and secrets\nusage: ${usage}`);
+    return value;
+}
+
+/** A migration file's version prefix (--baseline, --through): digits, as in 019. */
+export function versionPrefix(value: string | undefined, flag: string, usage: string): string | undefined {
+    if (value !== undefined && !/^\d+$/.test(value)) throw new UsageError(`${flag} must be a version prefix such as 019, got ${JSON.stringify(value)}\nusage: ${usage}`);
     return value;
 }

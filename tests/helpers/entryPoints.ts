@@ -1,4 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
 import { REPO_ROOT } from "../harness/stackConfig";
 
 /** Every `npm run <cli>` (package.json "scripts"), by the name an operator types, and the arguments that start it. */
@@ -34,14 +35,33 @@ export function runEntryPoint(entry: string, args: string[], env: NodeJS.Process
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** The same without blocking this process: for servers the test itself runs. `nodeOptions` go before the script (e.g. a heap limit). */
-export function runEntryPointAsync(entry: string, args: string[], nodeOptions: string[] = []): Promise<CliResult & { ms: number }> {
+/**
+ * The same without blocking this process: for servers the test itself runs.
+ * `nodeOptions` go before the script (e.g. a heap limit); peakRssMb is the
+ * largest resident size seen (sampled every 50 ms from /proc).
+ */
+export function runEntryPointAsync(entry: string, args: string[], nodeOptions: string[] = []): Promise<CliResult & { ms: number; peakRssMb: number }> {
     const started = Date.now();
     const child: ChildProcess = spawn(process.execPath, [...nodeOptions, ...invocation(entry, args)], { cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: "" } });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
+    let peakRssMb = 0;
+    const sampler = setInterval(() => {
+        try {
+            const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0);
+            peakRssMb = Math.max(peakRssMb, kb / 1024);
+        } catch {
+            // exited between samples
+        }
+    }, 50);
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    return new Promise((resolve) => child.on("close", (status) => (clearTimeout(timer), resolve({ status, stdout, stderr, ms: Date.now() - started }))));
+    return new Promise((resolve) =>
+        child.on("close", (status) => {
+            clearTimeout(timer);
+            clearInterval(sampler);
+            resolve({ status, stdout, stderr, ms: Date.now() - started, peakRssMb });
+        }),
+    );
 }
