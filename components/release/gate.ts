@@ -56,7 +56,7 @@ export interface GateReport {
 export const GATE_BUILTINS = ["release", "run", "now"] as const;
 
 const DEFAULT_PROBE = "https://www.gstatic.com/generate_204";
-const MAX_BODY_BYTES = 4_000_000_000;
+const MAX_BODY_BYTES = 1_000_000;
 
 /**
  * Runs the checks in order against baseUrl. Idempotent checks (GET, HEAD,
