@@ -26,7 +26,7 @@ export = async function gatehouse() {
         releaseGraph: plan.mermaid,
     };
     if (config.target === "local") {
-        const local = new LocalTarget(config.app, { config }, { parent: app });
+        const local = new LocalTarget(config.app, { config, rollback: plan.rollback }, { parent: app });
         return {
             ...outputs,
             appUrl: local.appUrl,

@@ -30,14 +30,17 @@ runCli("down:local", async () => {
     let stopped = 0;
     for (const stack of stacks) {
         const dir = path.join(STATE_DIR, stack);
-        for (const pidFile of fs.readdirSync(dir).filter((f) => f.endsWith(".pid"))) {
-            const pid = Number(fs.readFileSync(path.join(dir, pidFile), "utf8"));
-            if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
-                await stopProcessGroup(pid);
-                console.log(`${stack}: stopped ${pidFile.replace(/\.pid$/, "")} (pid ${pid})`);
-                stopped++;
+        // The backend's edge and slots, Redis; the frontend's edge and slots and the worker in their own directories.
+        for (const service of ["", "frontend", "worker"].filter((d) => fs.existsSync(path.join(dir, d)))) {
+            for (const pidFile of fs.readdirSync(path.join(dir, service)).filter((f) => f.endsWith(".pid"))) {
+                const pid = Number(fs.readFileSync(path.join(dir, service, pidFile), "utf8"));
+                if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+                    await stopProcessGroup(pid);
+                    console.log(`${stack}: stopped ${service ? `${service} ` : ""}${pidFile.replace(/\.pid$/, "")} (pid ${pid})`);
+                    stopped++;
+                }
+                fs.rmSync(path.join(dir, service, pidFile), { force: true });
             }
-            fs.rmSync(path.join(dir, pidFile), { force: true });
         }
         if (stopEmbeddedPostgres(path.join(dir, "pg"))) {
             console.log(`${stack}: stopped the embedded PostgreSQL (data kept in .gatehouse/${stack}/pg)`);

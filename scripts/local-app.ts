@@ -5,7 +5,8 @@ import * as path from "path";
 import { bindable } from "../components/local/embeddedPostgres";
 import { SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
 import { commandAfterDashDash } from "../components/release/shell";
-import { UsageError, parseCli, required, runCli } from "./lib/cli";
+import { UsageError, parseCli, releaseId, required, runCli } from "./lib/cli";
+import { CliHelp } from "./lib/flags";
 import { alive, sleep, stopProcessGroup } from "./lib/processes";
 
 // The local target's process control, run where the app runs (this machine;
@@ -13,24 +14,35 @@ import { alive, sleep, stopProcessGroup } from "./lib/processes";
 // and two slots on the next two ports. `deploy` starts the release on the idle
 // slot and prints its address for the gate; `switch` points the edge at it
 // once the gate passed; the other slot keeps running as standby.
-const USAGE =
-    "npm run local-app -- (deploy|switch|bake|status|stop|edge|worker) --state-dir <dir> [--port <edge port>] [--release <id>] [--fingerprint <hash>] [--health-path <path>] [--bake-seconds <n>] [--health-command <cmd>] [-- <start command>]";
-const HELP = `usage: ${USAGE}
-
-  deploy   start <start command> for --release on the idle slot (port+1 or port+2), unless a slot
-           already runs that release; prints the slot's address last (the gate checks it there)
-  switch   point the edge at the slot that runs --release (refused unless --health-path answers 2xx);
-           with --bake-seconds N, then bake as below
-  bake     watch the live slot (it must run --release) for --bake-seconds N and switch the edge back
-           to the slot it served before if it turns unhealthy; exits 1 then
-  status   what the edge serves and what each slot runs (and the worker, in a worker's state dir)
-  stop     stop both slots, the edge and the worker (data is kept)
-  edge     run the edge in the foreground (deploy starts it in the background when it is not running)
-  worker   start <start command> as the worker of --release (no port, no edge); once it is alive
-           (--health-command exits 0, or it has run 5 s), stop the previous worker. Until then the
-           previous one keeps working; if the new one never gets there, it is stopped and this fails
-
-example: npm run local-app -- deploy --state-dir .gatehouse/local --port 8181 --release r2 -- node .gatehouse/build/demo-server.js`;
+const HELP: CliHelp = {
+    usage:
+        "npm run local-app -- (deploy|switch|bake|status|stop|edge|worker) --state-dir <dir> [--port <port>] [--release <id>] [--fingerprint <hash>] [--health-path <path>] [--bake-seconds <n>] [--health-command <cmd>] [-- <start command>]",
+    about: [
+        "  deploy   start <start command> for --release on the idle slot (port+1 or port+2), unless a slot",
+        "           already runs that release; prints the slot's address last (the gate checks it there)",
+        "  switch   point the edge at the slot that runs --release (refused unless --health-path answers 2xx);",
+        "           with --bake-seconds N, then bake as below",
+        "  bake     watch the live slot (it must run --release) for --bake-seconds N and switch the edge back",
+        "           to the slot it served before if it turns unhealthy; exits 1 then",
+        "  status   what the edge serves and what each slot runs (and the worker, in a worker's state dir)",
+        "  stop     stop both slots, the edge and the worker (data is kept)",
+        "  edge     run the edge in the foreground (deploy starts it in the background when it is not running)",
+        "  worker   start <start command> as the worker of --release (no port, no edge); once it is alive",
+        "           (--health-command exits 0, or it has run 5 s), stop the previous worker. Until then the",
+        "           previous one keeps working; if the new one never gets there, it is stopped and this fails",
+    ].join("\n"),
+    flags: {
+        "state-dir": { note: "required; one per service (the frontend's and the worker's are subdirectories)" },
+        port: { value: "<port>", meaning: "the edge's public port; the slots use the next two", note: "required except for worker" },
+        release: { note: "required for deploy, switch, bake and worker" },
+        fingerprint: { value: "<hash>", meaning: "what the release runs beyond its id (start command and env, hashed): the same id with other settings is another deployment" },
+        "health-path": { value: "<path>", meaning: "the path a slot must answer 2xx on", note: "default /health" },
+        "bake-seconds": { value: "<n>", meaning: "the bake window in seconds; 0 = none", note: "default 0" },
+        "health-command": { value: "<cmd>", meaning: "exits 0 once the new worker is alive (the stack's workerHealthCommand)" },
+    },
+    example: "npm run local-app -- deploy --state-dir .gatehouse/local --port 8181 --release r2 -- node .gatehouse/build/demo-server.js",
+};
+const USAGE = HELP.usage;
 
 interface SlotRecord {
     slot: SlotName;
@@ -269,7 +281,7 @@ runCli("local-app", async () => {
     const ours = dashdash >= 0 ? process.argv.slice(2, dashdash) : process.argv.slice(2);
     const command = commandAfterDashDash(process.argv);
     const { values, positionals } = parseCli(
-        USAGE,
+        HELP,
         {
             "state-dir": { type: "string" },
             port: { type: "string" },
@@ -278,11 +290,11 @@ runCli("local-app", async () => {
             "health-path": { type: "string" },
             "bake-seconds": { type: "string" },
             "health-command": { type: "string" },
-            help: { type: "boolean", short: "h" },
         },
         ours,
     );
-    if (values.help) return void console.log(HELP);
+    // Checked before anything changes: a typo must not mean "no bake window" after the switch.
+    const bakeSeconds = seconds(values["bake-seconds"]);
     const stateDir = required(values["state-dir"], "--state-dir", USAGE);
     // A worker has no port; everything else serves on the edge's.
     const port = positionals[0] === "worker" ? 0 : Number(required(values.port, "--port", USAGE));
@@ -297,7 +309,7 @@ runCli("local-app", async () => {
             return new Promise<void>(() => {}); // serves until SIGTERM
 
         case "deploy": {
-            const release = required(values.release, "--release", USAGE);
+            const release = releaseId(required(values.release, "--release", USAGE), USAGE);
             if (!command) throw new UsageError(`deploy needs the app's start command after --\nusage: ${USAGE}`);
             await ensureEdge(stateDir, port);
             const record = await slots.deploy({ release, fingerprint: values.fingerprint ?? "" }, command, healthPath);
@@ -307,7 +319,7 @@ runCli("local-app", async () => {
             return;
         }
         case "switch": {
-            const release = required(values.release, "--release", USAGE);
+            const release = releaseId(required(values.release, "--release", USAGE), USAGE);
             const record = slots.running().find((r) => r.release === release);
             if (!record) throw new Error(`no slot runs release ${release}; deploy it first (the edge still serves ${describe(readEdgeState(stateDir))})`);
             await ensureEdge(stateDir, port);
@@ -315,22 +327,20 @@ runCli("local-app", async () => {
             if (answer.status !== 200) throw new Error(`the edge refused to switch: ${answer.body.message}`);
             const previous = answer.body.previous as { slot: SlotName; port: number; release: string } | null;
             console.log(`edge on port ${port} now serves ${record.slot} (release ${release}), ${previous ? `from ${previous.slot} (release ${previous.release})` : "first release"}`);
-            const bakeSeconds = seconds(values["bake-seconds"]);
             if (bakeSeconds > 0) await bake(stateDir, record, previous?.slot === record.slot ? null : previous, healthPath, bakeSeconds);
             return;
         }
         case "bake": {
-            const release = required(values.release, "--release", USAGE);
+            const release = releaseId(required(values.release, "--release", USAGE), USAGE);
             const state = readEdgeState(stateDir);
             const record = slots.running().find((r) => r.release === release && r.slot === state.live?.slot);
             if (!record) throw new Error(`the edge does not serve release ${release} (it serves ${describe(state)}); switch to it first`);
-            const bakeSeconds = seconds(values["bake-seconds"]);
             const previous = state.previous && state.previous.slot !== record.slot ? state.previous : null;
             if (bakeSeconds > 0) await bake(stateDir, record, previous, healthPath, bakeSeconds);
             return;
         }
         case "worker": {
-            const release = required(values.release, "--release", USAGE);
+            const release = releaseId(required(values.release, "--release", USAGE), USAGE);
             if (!command) throw new UsageError(`worker needs the worker's start command after --\nusage: ${USAGE}`);
             await releaseWorker(stateDir, { release, fingerprint: values.fingerprint ?? "" }, command, values["health-command"]);
             return;

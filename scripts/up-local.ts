@@ -6,25 +6,31 @@ import * as YAML from "yaml";
 import { secretsNamedByStackFile } from "../components/config";
 import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
 import { ensureLocalRedis } from "../components/local/redis";
-import { parseCli, releaseId, runCli } from "./lib/cli";
+import { UsageError, parseCli, releaseId, runCli, stackName } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
-import { STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
+import { PROJECT_DIR, STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
 
-// The main job: a whole release of the `local` stack on this machine.
+// The main job: a whole release of a local stack on this machine (the first
+// app's `local` by default, the second app's `routine-local`).
 const HELP: CliHelp = {
-    usage: "npm run up:local -- [--release <id>] [--preview]",
+    usage: "npm run up:local -- [--stack <name>] [--release <id>] [--preview]",
     about: [
-        "A whole release of the `local` stack on this machine: starts the embedded PostgreSQL (unless localDatabaseUrl is set)",
+        "A whole release of a local stack on this machine: starts the embedded PostgreSQL (unless localDatabaseUrl is set)",
         "and Redis where the stack uses it, generates missing local secrets, then runs `pulumi up` (snapshot, migrations,",
-        "verification, the app on the idle slot, the gate, the switch, the ledger). It does not ask: run --preview first.",
+        "verification, the apps on their idle slots, the gates, the switches, the bake window, the worker, the ledger).",
+        "It does not ask: run --preview first.",
     ].join("\n"),
-    flags: { release: { note: "sets the stack's release before the update; default the one in its config" }, preview: {} },
-    example: "scripts/node22.sh npm run up:local -- --release r42 --preview",
+    flags: {
+        stack: { note: "a local stack of this repo: local (the first app, default) or routine-local (the second)" },
+        release: { note: "sets the stack's release before the update; default the one in its config" },
+        preview: {},
+    },
+    example: "scripts/node22.sh npm run up:local -- --stack routine-local --release r42 --preview",
 };
-const STACK = "local";
 
 runCli("up:local", async () => {
-    const { values } = parseCli(HELP, { release: { type: "string" }, preview: { type: "boolean" } });
+    const { values } = parseCli(HELP, { stack: { type: "string" }, release: { type: "string" }, preview: { type: "boolean" } });
+    const STACK = localStack(values.stack ?? "local");
     if (values.release !== undefined) releaseId(values.release, HELP.usage);
     const engine = await provideEngine();
 
@@ -67,8 +73,21 @@ runCli("up:local", async () => {
     }
     const result = await stack.up({ onOutput });
     const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.value]));
-    console.log(`\nrelease ${outputs.release} is live at ${outputs.appUrl} (snapshot ${outputs.snapshotFile}; ledger .gatehouse/${STACK}/releases.jsonl)`);
+    const frontend = outputs.frontendUrl ? `, its frontend at ${outputs.frontendUrl}` : "";
+    console.log(`\nrelease ${outputs.release} is live at ${outputs.appUrl}${frontend} (snapshot ${outputs.snapshotFile}; ledger .gatehouse/${STACK}/releases.jsonl)`);
 });
+
+/** A stack this command can run: one of the repo's stack files whose target is local (never a name joined into a path unchecked). */
+function localStack(name: string): string {
+    stackName(name, HELP.usage);
+    const local = fs
+        .readdirSync(PROJECT_DIR)
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined && YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${s}.yaml`), "utf8"))?.config?.["gatehouse:target"] === "local")
+        .sort();
+    if (!local.includes(name)) throw new UsageError(`--stack ${name} is not a local stack of this repo (local stacks: ${local.join(", ")})\nusage: ${HELP.usage}`);
+    return name;
+}
 
 /** Local secrets (e.g. the demo's JWT_SECRET) are random values, set encrypted once. */
 async function generateMissingSecrets(stack: Awaited<ReturnType<typeof LocalWorkspace.createOrSelectStack>>, stackConfig: Record<string, any>): Promise<void> {
@@ -77,6 +96,6 @@ async function generateMissingSecrets(stack: Awaited<ReturnType<typeof LocalWork
     for (const name of names) {
         if (existing[`gatehouse:${name}`]) continue;
         await stack.setConfig(`gatehouse:${name}`, { value: crypto.randomBytes(32).toString("base64url"), secret: true });
-        console.log(`generated a local ${name} (encrypted in .gatehouse/project/Pulumi.${STACK}.yaml, outside the repo)`);
+        console.log(`generated a local ${name} (encrypted in .gatehouse/project/Pulumi.${stack.name}.yaml, outside the repo)`);
     }
 }

@@ -99,7 +99,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         const r = await stack.up();
         ok(r);
         assert.deepEqual([...new Set(Object.values(r.ops))], ["create"]);
-        assert.equal(Object.keys(r.ops).length, 13, JSON.stringify(r.ops, null, 1));
+        assert.equal(Object.keys(r.ops).length, 19, JSON.stringify(r.ops, null, 1));
         assert.deepEqual(await tracked(), ["001", "020", "021", "022"]);
         const answer = await served();
         assert.equal(answer.body.release, "r1");

@@ -6,6 +6,7 @@ import { EngineState, Executed, executingAnswer } from "./harness/executor";
 import { RunOptions, runStack } from "./harness/program";
 import { REPO_ROOT } from "./harness/stackConfig";
 import { ClientLoop } from "./helpers/clientLoop";
+import { serving, slotRecords } from "./helpers/localStack";
 import { shippedMigrationsWith } from "./helpers/migrations";
 import { freeStackPorts, localPorts, stopLocalStack } from "./helpers/ports";
 import { freshDatabase, sql } from "./helpers/postgres";
@@ -52,19 +53,7 @@ describe("the kifu local stack across releases: edges, slots, gates, rollback (e
     };
     const backendUrl = () => `http://127.0.0.1:${port}`;
     const frontendUrl = () => `http://127.0.0.1:${localPorts(port).localFrontendPort}`;
-    /** What each edge serves now: slot and release of an answer through it. */
-    const serving = async (url: string) => {
-        const answer = await fetch(url);
-        await answer.body?.cancel();
-        return { status: answer.status, slot: answer.headers.get("x-gatehouse-slot"), release: answer.headers.get("x-gatehouse-release") };
-    };
-    const slots = (dir: string) =>
-        Object.fromEntries(
-            ["blue", "green"].map((s) => {
-                const file = path.join(REPO_ROOT, dir, `slot-${s}.json`);
-                return [s, fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { release: string; pid: number }) : undefined];
-            }),
-        );
+    const slots = (dir: string) => slotRecords(path.join(REPO_ROOT, dir));
     const tracked = async () => (await sql(db.url, "SELECT version, release_id FROM gatehouse_migrations ORDER BY version")).map((r) => `${r.version}@${r.release_id}`);
     const snapshots = () => fs.readdirSync(path.join(REPO_ROOT, stateDir, "snapshots")).filter((f) => f.endsWith(".dump")).sort();
 

@@ -18,6 +18,8 @@ export function localDatabaseUrl(config: GatehouseConfig): string {
 
 export interface LocalTargetArgs {
     config: GatehouseConfig;
+    /** This update returns to a release promoted before (the release plan says so): no migration command runs. */
+    rollback?: boolean;
 }
 
 /** One HTTP service's slots on this machine: its edge port and state directory. */
@@ -70,6 +72,7 @@ export class LocalTarget extends pulumi.ComponentResource {
             `${name}-release`,
             {
                 release: config.release,
+                rollback: args.rollback,
                 databaseUrl,
                 snapshotDir: `${this.stateDir}/snapshots`,
                 steps: config.releaseSteps,

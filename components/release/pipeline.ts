@@ -18,6 +18,15 @@ export interface DeployStep {
 export interface ReleasePipelineArgs {
     /** The release id: keys the snapshot, verification, gate and promotion. */
     release: string;
+    /**
+     * A return to a release promoted before. In command mode neither the
+     * rehearsal nor the app's migration command is declared: the database
+     * stays at its newest revision, and an older release's tool may not even
+     * know that revision (node-pg-migrate refuses to run with an applied file
+     * missing; alembic cannot find the revision). Runner mode needs nothing:
+     * each file's step is keyed by its checksum and does not run again.
+     */
+    rollback?: boolean;
     /** The database the release migrates. A Pulumi secret. */
     databaseUrl: pulumi.Input<string>;
     /** Where snapshots are kept. */
@@ -80,6 +89,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
     ): pulumi.Resource[] {
         const migrations = args.steps.migrations;
         if (migrations.mode === "none") return [snapshot];
+        if (migrations.mode === "command" && args.rollback) return [snapshot];
         if (migrations.mode === "command") {
             // Both run the app's command through Gatehouse, which reads the revision back from the database (revision.ts).
             const flags = commandMigrationFlags(migrations);

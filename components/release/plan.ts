@@ -15,6 +15,8 @@ export interface ReleasePlan {
     /** The steps as a Mermaid graph (also a stack output). */
     mermaid: string;
     findings: LintFinding[];
+    /** This update returns to a release promoted before (local: the ledger; AWS: the promotion history). */
+    rollback: boolean;
 }
 
 export class DestructiveMigrationError extends Error {
@@ -69,7 +71,9 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string,
             returning.live === config.release
                 ? `  The edge still serves it (what was released after it never took traffic): nothing users see changes.`
                 : `  The edge serves release ${returning.live} now; this update switches it back to the slot that runs ${config.release} (no restart while that slot still runs it).`,
-            `  It reuses release ${config.release}'s snapshot and runs no migration${migrating}.`,
+            migrations.mode === "command"
+                ? `  It reuses release ${config.release}'s snapshot; neither the rehearsal nor the migration command runs (the database stays at its newest revision).`
+                : `  It reuses release ${config.release}'s snapshot and runs no migration${migrating}.`,
         );
     }
     if (config.productionOverrides.length > 0) {
@@ -122,7 +126,7 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string,
 
     const ids = order.map((_, i) => `s${i + 1}`);
     const mermaid = ["graph TD", ...order.map((s, i) => `  ${ids[i]}["${s.replace(/"/g, "'")}"]`), ...ids.slice(1).map((id, i) => `  ${ids[i]} --> ${id}`)].join("\n");
-    return { text: lines.join("\n"), mermaid, findings };
+    return { text: lines.join("\n"), mermaid, findings, rollback: Boolean(returning) || Boolean(awsRollback?.returning) };
 }
 
 /** A return to a release already promoted on AWS: no snapshot, migration, verification or gate; the listener flips. */
