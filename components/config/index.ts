@@ -6,7 +6,7 @@ import { Settings, validateConfig } from "./validate";
 import { databaseUrlForApp } from "./databaseUrl";
 
 export { ConfigError, ConfigProblem } from "./problems";
-export { Role, ROLES, ServiceSettings, Settings, ReleaseSettings, MigrationSettings, CommandMigrationSettings, LocalSettings, AwsSettings, Slot, validateConfig, neededSecrets, secretsNamedByStackFile } from "./validate";
+export { Role, ROLES, ServiceSettings, Settings, ReleaseSettings, MigrationSettings, CommandMigrationSettings, LocalSettings, LocalHost, AwsSettings, Slot, validateConfig, neededSecrets, secretsNamedByStackFile } from "./validate";
 export { readProjectFile, PROJECT_FILE } from "./declarations";
 export { databaseUrlForApp } from "./databaseUrl";
 
@@ -19,6 +19,8 @@ export interface GatehouseConfig extends Settings {
     localDatabaseUrl?: pulumi.Output<string>;
     /** localRedisUrl as a secret, when set (up:local sets it for stacks with redisEnabled). */
     localRedisUrl?: pulumi.Output<string>;
+    /** localHostPrivateKey as a secret, when localHost is an SSH host. */
+    localHostPrivateKey?: pulumi.Output<string>;
 }
 
 // The SDK keeps "which keys were stored encrypted" behind this internal
@@ -52,7 +54,8 @@ export function readConfig(): GatehouseConfig {
     const secrets = Object.fromEntries(settings.secretNames.map((name) => [name, config.requireSecret(name)]));
     const localDatabaseUrl = settings.local.externalDatabase ? config.requireSecret("localDatabaseUrl") : undefined;
     const localRedisUrl = values.localRedisUrl ? config.requireSecret("localRedisUrl") : undefined;
-    return { ...settings, secrets, projectDir, localDatabaseUrl, localRedisUrl };
+    const localHostPrivateKey = settings.local.host.kind === "ssh" ? config.requireSecret("localHostPrivateKey") : undefined;
+    return { ...settings, secrets, projectDir, localDatabaseUrl, localRedisUrl, localHostPrivateKey };
 }
 
 /**

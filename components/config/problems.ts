@@ -36,6 +36,11 @@ export class FixCommands {
         return `pulumi config set --stack ${this.stack} --secret ${quoteIfNeeded(key)} <value>`;
     }
 
+    /** A multi-line secret (a key file): `pulumi config set` reads the value from stdin. */
+    setSecretFromFile(key: string, file: string): string {
+        return `pulumi config set --stack ${this.stack} --secret ${quoteIfNeeded(key)} < ${file}`;
+    }
+
     setPath(path: string, value: string): string {
         return `pulumi config set --stack ${this.stack} --path '${path}' ${quoteIfNeeded(value)}`;
     }

@@ -102,6 +102,9 @@ export const configSchema = z.object({
     localFrontendPort: port,
     localWorkerCommand: z.string(),
     localPromoteCommand: z.string(),
+    localHost: z.string(),
+    localHostPrivateKey: z.string(),
+    localHostProjectDir: z.string().regex(/^[^~\s]\S*$/, { error: "must be a path relative to the SSH user's home, or absolute (no ~, no spaces), e.g. gatehouse" }),
     bakeSeconds: z.number().int().min(0).max(3600),
 
     liveSlot: z.enum(["blue", "green"]),

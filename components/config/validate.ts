@@ -141,7 +141,11 @@ export interface LocalSettings {
     frontend: { command: string; port: number };
     /** The worker's start command; used when workerEnabled. */
     workerCommand: string;
+    /** Where the slots, edges and workers run (localHost); the key is read as a secret (localHostPrivateKey). */
+    host: LocalHost;
 }
+
+export type LocalHost = { kind: "this-machine" } | { kind: "ssh"; user: string; hostname: string; port: number; projectDir: string };
 
 export interface ConfigInput {
     stack: string;
@@ -229,6 +233,7 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
                 promoteCommand: cfg.localPromoteCommand,
                 frontend: { command: cfg.localFrontendCommand, port: cfg.localFrontendPort },
                 workerCommand: cfg.localWorkerCommand,
+                host: localHost(cfg),
             },
         },
     };
@@ -331,6 +336,38 @@ function checkLocalTarget(input: ConfigInput, cfg: PlainConfig, fix: FixCommands
     if (cfg.target === "local" && !cfg.localAppCommand) {
         problems.push({ key: "localAppCommand", problem: "is required on the local target (the command that starts the app)", fix: fix.set("localAppCommand", "'<command>'") });
     }
+    checkLocalHost(input, cfg, fix, problems);
+}
+
+function checkLocalHost(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {
+    const keyFix = fix.setSecretFromFile("localHostPrivateKey", "<private key file>");
+    if (cfg.localHostPrivateKey && !input.secretKeys.has("localHostPrivateKey")) {
+        problems.push({ key: "localHostPrivateKey", problem: "is an SSH private key stored in plaintext; set it as a secret", fix: keyFix });
+    }
+    if (!cfg.localHost) return;
+    if (!parseSshUrl(cfg.localHost)) {
+        problems.push({ key: "localHost", problem: `must be ssh://user@host[:port] (or empty for this machine), got ${JSON.stringify(cfg.localHost)}`, fix: fix.set("localHost", "ssh://<user>@<host>") });
+    } else if (!cfg.localHostPrivateKey) {
+        problems.push({ key: "localHostPrivateKey", problem: `is required when localHost is set (the SSH key for ${cfg.localHost})`, fix: keyFix });
+    }
+}
+
+/** ssh://user@host[:port] (port 22 unless given), or undefined when the value is not of that form. */
+export function parseSshUrl(value: string): { user: string; hostname: string; port: number } | undefined {
+    let url: URL;
+    try {
+        url = new URL(value);
+    } catch {
+        return undefined;
+    }
+    const bare = url.pathname === "" || url.pathname === "/";
+    if (url.protocol !== "ssh:" || !url.username || url.password || !url.hostname || !bare || url.search || url.hash) return undefined;
+    return { user: decodeURIComponent(url.username), hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: url.port ? Number(url.port) : 22 };
+}
+
+function localHost(cfg: PlainConfig): LocalHost {
+    const ssh = cfg.localHost ? parseSshUrl(cfg.localHost) : undefined;
+    return ssh ? { kind: "ssh", ...ssh, projectDir: cfg.localHostProjectDir } : { kind: "this-machine" };
 }
 
 /**
