@@ -1,3 +1,5 @@
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { readConfig } from "./components/config";
 import { App } from "./components/app";
@@ -26,7 +28,9 @@ export = async function gatehouse() {
         releaseGraph: plan.mermaid,
     };
     if (config.target === "local") {
-        const local = new LocalTarget(config.app, { config, rollback: plan.rollback }, { parent: app });
+        // A return to a promoted release with nothing to migrate is a switch: the snapshot it took then is the one to keep.
+        const switchOnly = plan.rollback && plan.pending === 0 && plan.rollbackSnapshot && fs.existsSync(path.resolve(config.projectDir, plan.rollbackSnapshot)) ? { snapshotFile: plan.rollbackSnapshot } : undefined;
+        const local = new LocalTarget(config.app, { config, rollback: plan.rollback, switchOnly }, { parent: app });
         return {
             ...outputs,
             appUrl: local.appUrl,

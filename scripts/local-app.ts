@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { bindable } from "../components/local/embeddedPostgres";
-import { SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
+import { PROMOTED_BEFORE, SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
 import { commandAfterDashDash } from "../components/release/shell";
 import { UsageError, parseCli, releaseId, required, runCli } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
@@ -16,7 +16,7 @@ import { alive, sleep, stopProcessGroup } from "./lib/processes";
 // once the gate passed; the other slot keeps running as standby.
 const HELP: CliHelp = {
     usage:
-        "npm run local-app -- (deploy|switch|bake|status|stop|edge|worker) --state-dir <dir> [--port <port>] [--release <id>] [--fingerprint <hash>] [--health-path <path>] [--bake-seconds <n>] [--health-command <cmd>] [-- <start command>]",
+        "npm run local-app -- (deploy|switch|bake|promoted|status|stop|edge|worker) --state-dir <dir> [--port <port>] [--release <id>] [--fingerprint <hash>] [--health-path <path>] [--bake-seconds <n>] [--health-command <cmd>] [-- <start command>]",
     about: [
         "  deploy   start <start command> for --release on the idle slot (port+1 or port+2), unless a slot",
         "           already runs that release; prints the slot's address last (the gate checks it there)",
@@ -25,6 +25,8 @@ const HELP: CliHelp = {
         "  bake     watch the live slot (it must run --release) for --bake-seconds N and switch the edge back",
         "           to the slot it served before if it turns unhealthy; exits 1 then",
         "  status   what the edge serves and what each slot runs (and the worker, in a worker's state dir)",
+        "  promoted mark the live slot (it must run --release) as promoted: a later deploy that keeps it says so,",
+        "           and the gate and the bake window of a rollback to it are skipped",
         "  stop     stop both slots, the edge and the worker (data is kept)",
         "  edge     run the edge in the foreground (deploy starts it in the background when it is not running)",
         "  worker   start <start command> as the worker of --release (no port, no edge); once it is alive",
@@ -51,6 +53,10 @@ interface SlotRecord {
     /** The deployment's command and environment, hashed: the same release id with other settings is another deployment. */
     fingerprint: string;
     pid: number;
+    /** Set by `promoted` once the release got through its gates, switch and bake: this very process served users. */
+    promotedAt?: string;
+    /** Where the edge checks it before switching to it. */
+    healthPath?: string;
 }
 
 /** The two slots of one stack: blue on port+1, green on port+2. */
@@ -79,6 +85,8 @@ class Slots {
         for (const r of this.running().filter((r) => r.release === release && r.fingerprint === fingerprint)) {
             if ((await answersHealthy(`http://127.0.0.1:${r.port}${healthPath}`)).ok) {
                 console.log(`release ${release} already runs on ${r.slot} (port ${r.port}); not restarted`);
+                // The marker the gate reads: this process passed its gate when the release was promoted.
+                if (r.promotedAt) console.log(`${PROMOTED_BEFORE} ${r.promotedAt}`);
                 return r;
             }
         }
@@ -95,11 +103,20 @@ class Slots {
         });
         child.unref();
         await waitUntilListening(child.pid!, port, path.join(this.stateDir, `slot-${slot}.log`));
-        const record: SlotRecord = { slot, port, release, fingerprint, pid: child.pid! };
+        const record: SlotRecord = { slot, port, release, fingerprint, pid: child.pid!, healthPath };
         fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.pid`), String(record.pid));
         fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.json`), JSON.stringify(record));
         console.log(`started release ${release} on ${slot} (port ${port}, pid ${record.pid}, log ${path.join(this.stateDir, `slot-${slot}.log`)}); the edge still serves ${live ? `${live.slot} (release ${live.release})` : "nothing yet"}`);
         return record;
+    }
+
+    /** Marks the slot that runs `release` as promoted: it passed its gates and bake and served users. */
+    markPromoted(release: string): SlotRecord {
+        const record = this.running().find((r) => r.release === release && r.slot === readEdgeState(this.stateDir).live?.slot);
+        if (!record) throw new Error(`the edge does not serve release ${release} (it serves ${describe(readEdgeState(this.stateDir))}); nothing to mark`);
+        const marked = { ...record, promotedAt: new Date().toISOString() };
+        fs.writeFileSync(path.join(this.stateDir, `slot-${record.slot}.json`), JSON.stringify(marked));
+        return marked;
     }
 
     async stop(slot: SlotName): Promise<void> {
@@ -336,7 +353,15 @@ runCli("local-app", async () => {
             const record = slots.running().find((r) => r.release === release && r.slot === state.live?.slot);
             if (!record) throw new Error(`the edge does not serve release ${release} (it serves ${describe(state)}); switch to it first`);
             const previous = state.previous && state.previous.slot !== record.slot ? state.previous : null;
+            // A rollback to the standby: this process baked when it was promoted and has served since.
+            if (record.promotedAt) return void console.log(`bake window skipped: ${record.slot} (release ${release}) baked when it was promoted, at ${record.promotedAt}`);
             if (bakeSeconds > 0) await bake(stateDir, record, previous, healthPath, bakeSeconds);
+            return;
+        }
+        case "promoted": {
+            const release = releaseId(required(values.release, "--release", USAGE), USAGE);
+            const marked = slots.markPromoted(release);
+            console.log(`marked ${marked.slot} (release ${release}, pid ${marked.pid}) as promoted`);
             return;
         }
         case "worker": {

@@ -6,6 +6,7 @@ import { CliHelp } from "./lib/flags";
 import * as fs from "fs";
 import * as path from "path";
 import { LOCAL_PROJECT_DIR, PROJECT_DIR, engineEnv, provideEngine } from "./lib/engine";
+import { switchBackToPromoted } from "../components/local/edge";
 
 // Rolling back is returning the stack to the config of an earlier successful
 // update and running `up`: on AWS that flips liveSlot back (a listener
@@ -73,13 +74,32 @@ runCli("rollback", async () => {
         rl.close();
         if (!/^y(es)?$/i.test(answer.trim())) throw new Error("not confirmed; nothing changed");
     }
-    await restoreConfig(stack, stackConfig, target.config);
     const started = Date.now();
+    await switchUsersBackFirst(stackName, target.config);
+    await restoreConfig(stack, stackConfig, target.config);
     await stack.up({ onOutput: (out) => process.stdout.write(out), message: `rollback to update ${target.version}` });
     console.log(`rolled back ${stackName} to update ${target.version}'s config in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
 
 type Stack = Awaited<ReturnType<typeof LocalWorkspace.selectStack>>;
+
+/**
+ * On a local stack whose processes run on this machine, users go back first:
+ * each edge (the backend's, the frontend's) switches to the standby slot
+ * that served the release when it was promoted, then `pulumi up` brings the
+ * stack's config and state along (it finds those slots live). Elsewhere
+ * (AWS, an SSH host) the update itself switches.
+ */
+async function switchUsersBackFirst(stackName: string, config: HistoryEntry["config"]): Promise<void> {
+    const value = (key: string) => config[`gatehouse:${key}`]?.value;
+    const release = value("release");
+    if (value("target") !== "local" || value("localHost") || !release) return;
+    const stateDir = path.join(PROJECT_DIR, ".gatehouse", stackName);
+    for (const [service, dir] of [["backend", stateDir], ["frontend", path.join(stateDir, "frontend")]]) {
+        const switched = await switchBackToPromoted(dir, release);
+        if (switched) console.log(`${service}: users are on release ${release} again (${switched.slot} slot${switched.ms ? `, switched in ${switched.ms} ms` : ", already live"}); the update below brings the stack along`);
+    }
+}
 
 /** Makes the stack's config exactly `config` (as history records it). */
 async function restoreConfig(stack: Stack, current: Record<string, { value: string; secret: boolean }>, config: HistoryEntry["config"]): Promise<void> {

@@ -133,7 +133,8 @@ describe("the routine local stack across releases: API slots, worker, command-mo
         const run = await release("r2", "004_release_notes");
         assert.match(run.outputs.releasePlan, /ROLLBACK: release r2 was promoted before/);
         assert.match(run.outputs.releasePlan, /neither the rehearsal nor the migration command runs/);
-        assert.deepEqual(executed.filter((e) => /rehearsal|migrate/.test(e.name)).map((e) => e.name), []);
+        assert.deepEqual(executed.filter((e) => /snapshot|rehearsal|migrate|verify-schema/.test(e.name)).map((e) => e.name), []);
+        assert.match(run.outputs.gateReport, /health gate skipped/);
         assert.deepEqual(await serving(`${api()}/healthz`), { status: 200, slot: "green", release: "r2" });
         assert.deepEqual(slotRecords(stateDir).green, before.live, "same process");
         assert.deepEqual(workerRecord(stateDir), before.worker, "the worker was not restarted");

@@ -14,6 +14,19 @@ import * as path from "path";
 // and only requests that arrive after the switch go to the new slot.
 
 export type SlotName = "blue" | "green";
+
+/**
+ * What `local-app deploy` prints when it keeps a slot whose process was
+ * promoted before (a rollback to the standby); the gate reads it and does
+ * not run its checks again against that process.
+ */
+export const PROMOTED_BEFORE = "this process was promoted before, at";
+
+/** Why a deploy's candidate needs no gate: its output says the process was promoted before; "" otherwise. */
+export function promotedBefore(deployOutput: string | undefined): string {
+    const line = (deployOutput ?? "").split("\n").find((l) => l.startsWith(PROMOTED_BEFORE));
+    return line ? `the candidate is the process that passed this gate when its release was promoted (${line.slice(PROMOTED_BEFORE.length).trim()}) and has run since` : "";
+}
 export const SLOTS: SlotName[] = ["blue", "green"];
 
 /** What the edge forwards to, persisted so a restarted edge serves the same slot. */
@@ -155,4 +168,27 @@ export function edgeRequest(stateDir: string, method: "GET" | "POST", url: strin
         req.on("error", reject);
         req.end(body === undefined ? undefined : JSON.stringify(body));
     });
+}
+
+/**
+ * A rollback's first move, before the engine reconciles the stack: the edge
+ * goes back to the slot whose process served `release` when it was promoted
+ * and still runs (the standby). Users are back on it in the time of one
+ * switch; the update that follows finds the slot live and changes nothing
+ * they see. Answers what it did, or undefined when there is no such slot
+ * (then the update deploys, gates and switches as usual).
+ */
+export async function switchBackToPromoted(stateDir: string, release: string): Promise<{ slot: SlotName; ms: number } | undefined> {
+    const started = Date.now();
+    if (!fs.existsSync(edgeFiles(stateDir).socket)) return undefined;
+    for (const slot of SLOTS) {
+        const file = path.join(stateDir, `slot-${slot}.json`);
+        if (!fs.existsSync(file)) continue;
+        const record = JSON.parse(fs.readFileSync(file, "utf8")) as { slot: SlotName; port: number; release: string; pid: number; promotedAt?: string; healthPath?: string };
+        if (record.release !== release || !record.promotedAt || !record.healthPath) continue;
+        if (readEdgeState(stateDir).live?.slot === slot) return { slot, ms: 0 };
+        const answer = await edgeRequest(stateDir, "POST", "/switch", { slot, port: record.port, release, healthPath: record.healthPath }).catch(() => undefined);
+        return answer?.status === 200 ? { slot, ms: Date.now() - started } : undefined;
+    }
+    return undefined;
 }

@@ -1,10 +1,11 @@
-import * as command from "@pulumi/command";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { GatehouseConfig, appDatabaseUrl } from "../config";
 import { HealthGate, withDerivedEnv } from "../release/healthGate";
 import { ReleasePipeline, gatehouseCli, lastLine } from "../release/pipeline";
+import { promotedBefore } from "./edge";
 import { embeddedDatabaseUrl } from "./embeddedPostgres";
+import { Host, HostCommand, hostFor } from "./host";
 
 /**
  * The local database's URL as plain text, for the release plan's read-only
@@ -20,6 +21,8 @@ export interface LocalTargetArgs {
     config: GatehouseConfig;
     /** This update returns to a release promoted before (the release plan says so): no migration command runs. */
     rollback?: boolean;
+    /** A rollback with nothing to migrate: no snapshot, rehearsal or verification; that release's snapshot (ReleasePipeline). */
+    switchOnly?: { snapshotFile: string };
 }
 
 /** One HTTP service's slots on this machine: its edge port and state directory. */
@@ -48,12 +51,15 @@ export class LocalTarget extends pulumi.ComponentResource {
     /** The frontend's public local URL, where enabled. */
     readonly frontendUrl: string | undefined;
     readonly stateDir: string;
-    private frontendDeploy: command.local.Command | undefined;
+    private frontendDeploy: HostCommand | undefined;
+    /** Where the slots, edges and workers run (localHost); the release pipeline's own steps stay on this machine. */
+    private readonly host: Host;
 
     constructor(name: string, args: LocalTargetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:local:LocalTarget", name, {}, opts);
         const config = args.config;
         this.stateDir = `.gatehouse/${config.stack}`;
+        this.host = hostFor(config.local.host, config.localHostPrivateKey);
         this.appUrl = `http://127.0.0.1:${config.local.appPort}`;
         const databaseUrl = config.localDatabaseUrl ?? pulumi.secret(embeddedDatabaseUrl(config.local.postgresPort, config.app));
         const backend: LocalService = {
@@ -73,6 +79,7 @@ export class LocalTarget extends pulumi.ComponentResource {
             {
                 release: config.release,
                 rollback: args.rollback,
+                switchOnly: args.switchOnly,
                 databaseUrl,
                 snapshotDir: `${this.stateDir}/snapshots`,
                 steps: config.releaseSteps,
@@ -81,13 +88,26 @@ export class LocalTarget extends pulumi.ComponentResource {
                     // Started beside the backend's; gated only once the backend it calls is promoted.
                     this.frontendDeploy = frontend ? this.deploy(`${name}-frontend-deploy`, config, frontend, this.frontendEnvironment(config), after) : undefined;
                     // The slot's own address (the local counterpart of AWS's test listener).
-                    return { resources: [deployed, ...(this.frontendDeploy ? [this.frontendDeploy] : [])], candidateUrl: deployed.stdout.apply(lastLine) };
+                    return { resources: [deployed, ...(this.frontendDeploy ? [this.frontendDeploy] : [])], candidateUrl: this.candidateUrl(deployed), skipGateBecause: deployed.stdout.apply(promotedBefore) };
                 },
                 promote: (after, snapshotFile) => this.promote(name, config, { backend, frontend, databaseUrl }, after, snapshotFile),
             },
             { parent: this },
         );
         this.registerOutputs({ appUrl: this.appUrl, frontendUrl: this.frontendUrl });
+    }
+
+    /**
+     * The address a deploy step printed last (its slot, http://127.0.0.1:<port>
+     * on the host), as the gates on this machine reach it. For an SSH host
+     * only the host name is rewritten, which is not enough yet: local-app
+     * binds its edges to loopback and leaves the slot's address to the app
+     * (both usually loopback), so a gate here reaches a remote slot only once
+     * local-app learns to bind beyond loopback (a --bind flag) or the gate
+     * goes through an SSH tunnel (ssh -L) to the host.
+     */
+    private candidateUrl(deployed: HostCommand): pulumi.Output<string> {
+        return deployed.stdout.apply((stdout) => this.host.reachableUrl(lastLine(stdout)));
     }
 
     /** The backend's env: the URL in the form the app's driver needs (databaseUrlScheme) and the Redis up:local found, as on AWS. */
@@ -114,9 +134,9 @@ export class LocalTarget extends pulumi.ComponentResource {
      * command changed), so the delete command runs only when the stack is
      * destroyed, never between two releases.
      */
-    private deploy(name: string, config: GatehouseConfig, service: LocalService, environment: Record<string, pulumi.Input<string>>, after: pulumi.Resource[]): command.local.Command {
+    private deploy(name: string, config: GatehouseConfig, service: LocalService, environment: Record<string, pulumi.Input<string>>, after: pulumi.Resource[]): HostCommand {
         const deploy = pulumi.interpolate`${gatehouseCli("local-app", ["deploy", ...slotArgs(service), "--release", config.release])} --fingerprint ${fingerprint(environment, service.command)} -- ${service.command}`;
-        return new command.local.Command(
+        return this.host.command(
             name,
             { create: deploy, update: deploy, delete: gatehouseCli("local-app", ["stop", ...slotArgs(service)]), environment },
             { parent: this, dependsOn: after },
@@ -137,9 +157,9 @@ export class LocalTarget extends pulumi.ComponentResource {
         services: { backend: LocalService; frontend: LocalService | undefined; databaseUrl: pulumi.Input<string> },
         after: pulumi.Resource[],
         snapshotFile: pulumi.Output<string>,
-    ): command.local.Command {
+    ): HostCommand {
         const step = (id: string, create: pulumi.Input<string>, dependsOn: pulumi.Resource[]) =>
-            new command.local.Command(`${name}-${id}`, { create, triggers: [config.release] }, { parent: this, dependsOn });
+            this.host.command(`${name}-${id}`, { create, triggers: [config.release] }, { parent: this, dependsOn });
         const release = ["--release", config.release];
         const bakeSeconds = config.releaseSteps.bakeSeconds;
         const switchAndBake = (prefix: string, service: LocalService, dependsOn: pulumi.Resource[]): { switched: pulumi.Resource; settled: pulumi.Resource } => {
@@ -154,9 +174,10 @@ export class LocalTarget extends pulumi.ComponentResource {
                 new HealthGate(
                     `${name}-frontend-gate`,
                     {
-                        baseUrl: this.frontendDeploy.stdout.apply(lastLine),
+                        baseUrl: this.candidateUrl(this.frontendDeploy),
                         spec: withDerivedEnv(config.releaseSteps.frontendGate, config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}),
                         release: config.release,
+                        skipBecause: this.frontendDeploy.stdout.apply(promotedBefore),
                     },
                     { parent: this, dependsOn: [this.frontendDeploy] },
                 ),
@@ -169,7 +190,9 @@ export class LocalTarget extends pulumi.ComponentResource {
 
         const ledger = `${this.stateDir}/releases.jsonl`;
         const promoteCommand = config.local.promoteCommand ? ` -- ${config.local.promoteCommand}` : "";
-        return step("promote", pulumi.interpolate`${gatehouseCli("promote", ["--ledger", ledger, ...release])} --snapshot ${snapshotFile} --base-url ${this.appUrl}${promoteCommand}`, settled);
+        // Each live slot is marked promoted first: a rollback to it later needs no gate and no bake.
+        const marks = [services.backend, ...(services.frontend ? [services.frontend] : [])].map((s) => `${gatehouseCli("local-app", ["promoted", ...slotArgs(s), ...release])} && `).join("");
+        return step("promote", pulumi.interpolate`${marks}${gatehouseCli("promote", ["--ledger", ledger, ...release])} --snapshot ${snapshotFile} --base-url ${this.appUrl}${promoteCommand}`, settled);
     }
 
     /**
@@ -177,12 +200,12 @@ export class LocalTarget extends pulumi.ComponentResource {
      * starts beside the previous worker, which keeps running until the new
      * one shows it is alive (workerHealthCommand), as on AWS.
      */
-    private releaseWorker(name: string, config: GatehouseConfig, databaseUrl: pulumi.Input<string>, after: pulumi.Resource[]): command.local.Command {
+    private releaseWorker(name: string, config: GatehouseConfig, databaseUrl: pulumi.Input<string>, after: pulumi.Resource[]): HostCommand {
         const environment = this.backendEnvironment(config, databaseUrl, "worker");
         const stateDir = `${this.stateDir}/worker`;
         const health = config.services.worker.healthCommand ? ["--health-command", config.services.worker.healthCommand] : [];
         const start = pulumi.interpolate`${gatehouseCli("local-app", ["worker", "--state-dir", stateDir, "--release", config.release, ...health])} --fingerprint ${fingerprint(environment, config.local.workerCommand)} -- ${config.local.workerCommand}`;
-        return new command.local.Command(
+        return this.host.command(
             `${name}-worker`,
             { create: start, update: start, delete: gatehouseCli("local-app", ["stop", "--state-dir", stateDir, "--port", String(config.local.appPort)]), environment },
             { parent: this, dependsOn: after },

@@ -13,6 +13,8 @@ export interface DeployStep {
     resources: pulumi.Resource[];
     /** Where the new version answers before it takes traffic. */
     candidateUrl: pulumi.Input<string>;
+    /** Why the gate need not run its checks (the candidate was promoted before); "" = run them. */
+    skipGateBecause?: pulumi.Input<string>;
 }
 
 export interface ReleasePipelineArgs {
@@ -27,6 +29,12 @@ export interface ReleasePipelineArgs {
      * each file's step is keyed by its checksum and does not run again.
      */
     rollback?: boolean;
+    /**
+     * A rollback with nothing to migrate, and the snapshot its release took when
+     * it was promoted (from the ledger): no snapshot, rehearsal or schema
+     * verification is declared, since nothing in the database changes.
+     */
+    switchOnly?: { snapshotFile: string };
     /** The database the release migrates. A Pulumi secret. */
     databaseUrl: pulumi.Input<string>;
     /** Where snapshots are kept. */
@@ -59,20 +67,26 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         const step = (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra: Partial<command.local.CommandArgs> = {}, stepOpts: pulumi.CustomResourceOptions = {}) =>
             new command.local.Command(`${name}-${id}`, { create, environment: env, triggers: [args.release], ...extra }, { parent: this, dependsOn: after, ...stepOpts });
 
-        const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--release", args.release, "--keep", String(args.steps.snapshotKeep), "--reuse"]), []);
-        this.snapshotFile = snapshot.stdout.apply(lastLine);
-
-        const migrated = this.migrate(args, step, snapshot, this.snapshotFile, env);
         this.migrationFiles = args.steps.migrations.mode === "runner" ? args.steps.migrations.files.map((f) => f.file) : [];
-
-        const verified = args.steps.expectationsFile
-            ? [step("verify-schema", pulumi.interpolate`${gatehouseCli("migrate", ["verify", "--expect", relative(args.steps.expectationsFile)])} --snapshot ${this.snapshotFile}`, migrated)]
-            : migrated;
+        let verified: pulumi.Resource[] = [];
+        if (args.switchOnly) {
+            this.snapshotFile = pulumi.output(args.switchOnly.snapshotFile);
+            // Runner mode: the applied files' steps stay declared (unchanged, they run nothing), so the
+            // next release's preview still lists only what is pending.
+            verified = this.migrate(args, step, undefined, this.snapshotFile, env);
+        } else {
+            const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--release", args.release, "--keep", String(args.steps.snapshotKeep), "--reuse"]), []);
+            this.snapshotFile = snapshot.stdout.apply(lastLine);
+            const migrated = this.migrate(args, step, snapshot, this.snapshotFile, env);
+            verified = args.steps.expectationsFile
+                ? [step("verify-schema", pulumi.interpolate`${gatehouseCli("migrate", ["verify", "--expect", relative(args.steps.expectationsFile)])} --snapshot ${this.snapshotFile}`, migrated)]
+                : migrated;
+        }
 
         const deployed = args.deploy(verified);
         this.gate = new HealthGate(
             `${name}-gate`,
-            { baseUrl: deployed.candidateUrl, spec: args.steps.gate, release: args.release },
+            { baseUrl: deployed.candidateUrl, spec: args.steps.gate, release: args.release, skipBecause: deployed.skipGateBecause ?? "" },
             { parent: this, dependsOn: deployed.resources },
         );
         this.promotion = args.promote([this.gate], this.snapshotFile, deployed.candidateUrl);
@@ -83,27 +97,26 @@ export class ReleasePipeline extends pulumi.ComponentResource {
     private migrate(
         args: ReleasePipelineArgs,
         step: (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra?: Partial<command.local.CommandArgs>, stepOpts?: pulumi.CustomResourceOptions) => command.local.Command,
-        snapshot: command.local.Command,
+        snapshot: command.local.Command | undefined,
         snapshotArg: pulumi.Output<string>,
         env: Record<string, pulumi.Input<string>>,
     ): pulumi.Resource[] {
         const migrations = args.steps.migrations;
-        if (migrations.mode === "none") return [snapshot];
-        if (migrations.mode === "command" && args.rollback) return [snapshot];
+        const start = snapshot ? [snapshot] : [];
+        if (migrations.mode === "none") return start;
+        if (migrations.mode === "command" && (args.rollback || !snapshot)) return start;
         if (migrations.mode === "command") {
             // Both run the app's command through Gatehouse, which reads the revision back from the database (revision.ts).
             const flags = commandMigrationFlags(migrations);
-            const rehearsed = args.steps.rehearsal
-                ? [step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", flags)} --snapshot ${snapshotArg}`, [snapshot])]
-                : [snapshot];
+            const rehearsed = args.steps.rehearsal ? [step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", flags)} --snapshot ${snapshotArg}`, start)] : start;
             return [step("migrate", gatehouseCli("migration-revision", ["run", ...flags]), rehearsed)];
         }
         const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
-        let previous: pulumi.Resource[] = [snapshot];
-        if (args.steps.rehearsal) {
+        let previous: pulumi.Resource[] = start;
+        if (args.steps.rehearsal && snapshot) {
             const checksums = migrations.files.map((f) => `${f.file}:${f.sha256}`);
             previous = [
-                step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", ["--dir", migrations.dir, ...baseline])} --snapshot ${snapshotArg}`, [snapshot], {
+                step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", ["--dir", migrations.dir, ...baseline])} --snapshot ${snapshotArg}`, start, {
                     triggers: [args.release, ...checksums],
                 }),
             ];

@@ -17,6 +17,10 @@ export interface ReleasePlan {
     findings: LintFinding[];
     /** This update returns to a release promoted before (local: the ledger; AWS: the promotion history). */
     rollback: boolean;
+    /** Migration files this update applies (runner mode, where the database answered); 0 in command mode. */
+    pending: number;
+    /** Local rollback: the snapshot its release took when it was promoted (the ledger's). */
+    rollbackSnapshot?: string;
 }
 
 export class DestructiveMigrationError extends Error {
@@ -74,6 +78,9 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string,
             migrations.mode === "command"
                 ? `  It reuses release ${config.release}'s snapshot; neither the rehearsal nor the migration command runs (the database stays at its newest revision).`
                 : `  It reuses release ${config.release}'s snapshot and runs no migration${migrating}.`,
+            files.length === 0
+                ? `  Nothing to migrate: no snapshot, rehearsal or schema verification runs; the gates and the bake window are skipped for a slot whose process passed them when ${config.release} was promoted (a slot started anew is gated).`
+                : `  Pending files: the snapshot, rehearsal and schema verification run as in a release.`,
         );
     }
     if (config.productionOverrides.length > 0) {
@@ -126,7 +133,14 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string,
 
     const ids = order.map((_, i) => `s${i + 1}`);
     const mermaid = ["graph TD", ...order.map((s, i) => `  ${ids[i]}["${s.replace(/"/g, "'")}"]`), ...ids.slice(1).map((id, i) => `  ${ids[i]} --> ${id}`)].join("\n");
-    return { text: lines.join("\n"), mermaid, findings, rollback: Boolean(returning) || Boolean(awsRollback?.returning) };
+    return {
+        text: lines.join("\n"),
+        mermaid,
+        findings,
+        rollback: Boolean(returning) || Boolean(awsRollback?.returning),
+        pending: migrations.mode === "runner" ? (states ? files.length : migrations.files.length) : 0,
+        rollbackSnapshot: returning?.snapshot,
+    };
 }
 
 /** A return to a release already promoted on AWS: no snapshot, migration, verification or gate; the listener flips. */
@@ -170,17 +184,17 @@ function releaseSteps(config: GatehouseConfig): string[] {
  * promoted after it (the ledger of promotions and the slots' deploy log, both
  * in .gatehouse/<stack>/), this update returns to it: a rollback.
  */
-function releasedBefore(config: GatehouseConfig): { promotedAt: string; live: string } | undefined {
+function releasedBefore(config: GatehouseConfig): { promotedAt: string; live: string; snapshot?: string } | undefined {
     const dir = path.join(config.projectDir, ".gatehouse", config.stack);
     const read = (file: string) =>
         fs.existsSync(path.join(dir, file))
-            ? fs.readFileSync(path.join(dir, file), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { release: string; promotedAt?: string; deployedAt?: string })
+            ? fs.readFileSync(path.join(dir, file), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { release: string; promotedAt?: string; deployedAt?: string; snapshot?: string | null })
             : [];
     const promoted = read("releases.jsonl");
     const earlier = promoted.filter((e) => e.release === config.release).pop();
     if (!earlier) return undefined;
     const later = [...promoted, ...read("deploys.jsonl")].some((e) => e.release !== config.release && (e.promotedAt ?? e.deployedAt ?? "") > earlier.promotedAt!);
-    return later ? { promotedAt: earlier.promotedAt!, live: promoted[promoted.length - 1].release } : undefined;
+    return later ? { promotedAt: earlier.promotedAt!, live: promoted[promoted.length - 1].release, snapshot: earlier.snapshot ?? undefined } : undefined;
 }
 
 /** Each file's state in the database, or undefined when the database does not answer. */
