@@ -1,8 +1,8 @@
 // `npm run migration-revision`: command-mode migrations (the app's own tool,
 // e.g. alembic) with the revision read back from the target database itself.
 // Exit codes: 0 done, 1 the migration or the check failed, 2 bad usage.
-import { COMMAND_MIGRATION_OPTIONS, RevisionTable, describeRevision, readRevision, runCommandMigration } from "../components/release/revision";
-import { UsageError, databaseUrlFrom, parseCli, runCli } from "./lib/cli";
+import { COMMAND_MIGRATION_OPTIONS, RevisionTable, describeRevision, revisionTableFrom, readRevision, runCommandMigration } from "../components/release/revision";
+import { UsageError, databaseUrlFrom, parseCli, runCli, usageChecked } from "./lib/cli";
 
 const USAGE = [
     "npm run migration-revision -- run --command <cmd> --head <revision> [--history-command <cmd>] [revision and URL flags]",
@@ -54,7 +54,7 @@ async function main(args: string[]): Promise<void> {
     const action = positionals[0];
     if (!["run", "current", "check"].includes(action ?? "")) throw new UsageError(`${action ? `unknown command ${JSON.stringify(action)}` : "a command is required: run, current or check"}\nusage: ${USAGE}`);
     const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
-    const where: RevisionTable = { table: values["revision-table"]!, column: values["revision-column"]! };
+    const where: RevisionTable = usageChecked(() => revisionTableFrom(values), USAGE);
     const need = (value: string | undefined, flag: string) => {
         if (!value) throw new UsageError(`${flag} is required for ${action}\nusage: ${USAGE}`);
         return value;

@@ -1,6 +1,6 @@
 import { rehearseCommand, rehearseMigrations } from "../components/release/rehearsal";
-import { COMMAND_MIGRATION_OPTIONS } from "../components/release/revision";
-import { databaseUrlFrom, parseCli, required, runCli } from "./lib/cli";
+import { COMMAND_MIGRATION_OPTIONS, revisionTableFrom } from "../components/release/revision";
+import { databaseUrlFrom, parseCli, required, runCli, usageChecked } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
 
 const USAGE = [
@@ -41,7 +41,7 @@ runCli("rehearse", async () => {
             historyCommand: values["history-command"],
             // Where set: upgrade, one step down, upgrade again; the schema must come back the same.
             downCommand: values["down-command"],
-            revision: { table: values["revision-table"]!, column: values["revision-column"]! },
+            revision: usageChecked(() => revisionTableFrom(values), USAGE),
             urlEnv: values["url-env"],
             urlScheme: values["url-scheme"],
             log,

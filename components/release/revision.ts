@@ -335,6 +335,19 @@ function tail(output: string): string {
  * them (node:util parseArgs): one definition for the writer and both readers
  * (migration-revision and rehearse), so a flag cannot drift between them.
  */
+/**
+ * --revision-table and --revision-column as the readers take them: names as
+ * the stack's config allows them (migrationRevisionTable/Column), checked
+ * before any SQL is written with them; the CLIs report a throw as bad usage.
+ */
+export function revisionTableFrom(values: { "revision-table"?: string; "revision-column"?: string }): RevisionTable {
+    const table = values["revision-table"] ?? "alembic_version";
+    const column = values["revision-column"] ?? "version_num";
+    if (!/^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new Error(`--revision-table must be a table name, optionally schema-qualified (e.g. alembic_version), got ${JSON.stringify(table)}`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(column)) throw new Error(`--revision-column must be a column name (e.g. version_num), got ${JSON.stringify(column)}`);
+    return { table, column };
+}
+
 export const COMMAND_MIGRATION_OPTIONS = {
     command: { type: "string" },
     head: { type: "string" },

@@ -20,6 +20,15 @@ export class UsageError extends Error {
     }
 }
 
+/** Runs a check of the operator's input written outside the CLIs (components/): what it throws is bad usage (exit 2). */
+export function usageChecked<T>(check: () => T, usage: string): T {
+    try {
+        return check();
+    } catch (err: any) {
+        throw new UsageError(`${err.message}\nusage: ${usage}`);
+    }
+}
+
 /**
  * Runs a command-line entry point: exit 0 on success; on failure one message
  * on stderr (naming the file, check or key, never a stack trace) and exit 1,
