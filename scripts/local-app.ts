@@ -114,7 +114,8 @@ class Slots {
     markPromoted(release: string): SlotRecord {
         const record = this.running().find((r) => r.release === release && r.slot === readEdgeState(this.stateDir).live?.slot);
         if (!record) throw new Error(`the edge does not serve release ${release} (it serves ${describe(readEdgeState(this.stateDir))}); nothing to mark`);
-        const marked = { ...record, promotedAt: new Date().toISOString() };
+        // The first promotion of this process is the one that counts: it passed its gates then.
+        const marked = { ...record, promotedAt: record.promotedAt ?? new Date().toISOString() };
         fs.writeFileSync(path.join(this.stateDir, `slot-${record.slot}.json`), JSON.stringify(marked));
         return marked;
     }

@@ -429,6 +429,64 @@ describe("health gate: what is sent once, what waits, what is skipped", () => {
     });
 });
 
+describe("health gate: a page and its scripts (the frontend's gate)", () => {
+    it("matches bodyContains against the page and its same-origin scripts, each string, and never fetches another origin's", async () => {
+        const elsewhere = await serve(() => ({ status: 200, body: "self.x=\"https://api.example.com\"" }));
+        const page = await serve((req) =>
+            req.url === "/"
+                ? { status: 200, body: `<html><script src="/_next/static/b7/_buildManifest.js"></script><script src="${elsewhere.url}/cdn.js"></script><script src='/chunk.js?v=1&amp;x=2' defer></script></html>` }
+                : req.url === "/chunk.js?v=1&x=2"
+                  ? { status: 200, body: 'const api="https://api.example.com",mode="prod";' }
+                  : req.url === "/_next/static/b7/_buildManifest.js"
+                    ? { status: 200, body: "self.__BUILD_MANIFEST={}" }
+                    : { status: 404 },
+        );
+        try {
+            const check = (bodyContains: string[]) => oneCheck({ name: "page", request: { path: "/", withScripts: true }, expect: { status: 200, bodyContains } });
+            const passed = await runGate(page.url, check(['"https://api.example.com', '"prod"', "/_next/static/b7/"]));
+            assert.equal(passed.passed, true, formatGateReport(page.url, passed));
+            assert.deepEqual(elsewhere.log, [], "another origin's script is not fetched");
+            const failed = await runGate(page.url, { ...check(['"demo"']), deadlineSeconds: 0.3 });
+            assert.equal(failed.passed, false);
+            assert.match(failed.checks[0].last?.failure ?? "", /the page and its scripts do not contain "\\"demo\\""/);
+        } finally {
+            await page.close();
+            await elsewhere.close();
+        }
+    });
+
+    it("fails a page whose script is missing, naming it", async () => {
+        const page = await serve((req) => (req.url === "/" ? { status: 200, body: '<script src="/gone.js"></script>' } : { status: 404 }));
+        try {
+            const report = await runGate(page.url, oneCheck({ name: "page", request: { path: "/", withScripts: true }, expect: { bodyContains: "x" } }, { deadlineSeconds: 0.3 }));
+            assert.equal(report.passed, false);
+            assert.match(report.checks[0].last?.error ?? "", /script \/gone\.js answered 404/);
+        } finally {
+            await page.close();
+        }
+    });
+
+    it("takes vars from the gated service's env and the stack's config; refuses a secret env; leaves derived env to the component", () => {
+        const spec: GateSpec = { checks: [{ name: "page", request: { path: "/" } }], vars: { api: { env: "NEXT_PUBLIC_API_BASE_URL" }, mode: { env: "NEXT_PUBLIC_APP_MODE" }, build: { config: "frontendBuildId" } } };
+        const bound = bindGateSpec(spec, {
+            config: { frontendBuildId: "r7" },
+            env: { NEXT_PUBLIC_APP_MODE: "prod" },
+            hiddenEnv: ["NEXT_PUBLIC_API_BASE_URL"],
+            derivedEnv: ["NEXT_PUBLIC_API_BASE_URL"],
+        });
+        assert.deepEqual(bound.problems, []);
+        assert.deepEqual(bound.spec.stack, { config: { frontendBuildId: "r7" }, env: { NEXT_PUBLIC_API_BASE_URL: null, NEXT_PUBLIC_APP_MODE: "prod" } });
+        const secret = bindGateSpec({ ...spec, vars: { key: { env: "JWT_SECRET" } } }, { config: {}, env: {}, hiddenEnv: ["JWT_SECRET"] });
+        assert.deepEqual(secret.problems, ["a var reads env JWT_SECRET, whose value is a secret; use { secret: <config key> } instead"]);
+    });
+
+    it("refuses to run when a var's env has no value on the stack (a derived value the component did not fill in)", async () => {
+        const report = await runGate("http://127.0.0.1:1", { checks: [{ name: "page", request: { path: "/" } }], vars: { api: { env: "NEXT_PUBLIC_API_BASE_URL" } }, stack: { config: {}, env: { NEXT_PUBLIC_API_BASE_URL: null } } });
+        assert.equal(report.passed, false);
+        assert.equal(report.problem, "var api: env NEXT_PUBLIC_API_BASE_URL has no value on this stack");
+    });
+});
+
 describe("gate spec files", () => {
     it("refuses unknown keys with one error naming the file and each key", () => {
         const file = specFile("checks:\n  - name: h\n    request: { path: /health, bdy: {} }\n    expext: { status: 200 }\ntimeout: 3\n");
