@@ -24,12 +24,28 @@ if [ "$major" -lt 22 ]; then
 fi
 
 # Install dependencies when the lock file changed since the last install.
+# One install at a time: two commands started together would both run npm ci
+# and empty node_modules under each other (seen with parallel sessions). The
+# second waits for the lock, then finds the stamp current and goes on.
 stamp="node_modules/.gatehouse-lock.sha256"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+install_if_changed() {
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "gatehouse: installing dependencies (npm ci)" >&2
+    npm ci --no-audit --no-fund >&2
+    echo "$want" > "$stamp"
+  fi
+}
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "gatehouse: installing dependencies (npm ci)" >&2
-  npm ci --no-audit --no-fund >&2
-  echo "$want" > "$stamp"
+  mkdir -p .gatehouse
+  if command -v flock >/dev/null; then
+    exec 9>.gatehouse/npm-ci.lock
+    flock 9
+    install_if_changed
+    exec 9>&-
+  else
+    install_if_changed
+  fi
 fi
 
 exec "$@"
