@@ -214,7 +214,7 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
         assert.equal(of(prod, "aws:cloudwatch/dashboard:Dashboard").length, 1);
     });
 
-    it("releases in order: snapshot, migrations, verification, backend slot, gate, switch, frontend slot, gate, switch, worker", async () => {
+    it("releases in order: snapshot, migrations, verification, both new slots and their gates, then the switches, then the worker", async () => {
         const run = await runStack("routine-prod", { answer: cloud(15), set: { ...ROUTINE_WITH_REDIS_AND_WORKER, frontendEnabled: true, frontendImage: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/routine-web:1" } });
         const step = (type: string, name: string) => run.get(type, name);
         const chain = [
@@ -226,14 +226,22 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
             step("aws:ecs/service:Service", "routine-backend-blue"),
             step("pulumi-nodejs:dynamic/gatehouse:HealthGate", "routine-backend-gate"),
             step("aws:lb/listenerRule:ListenerRule", "routine-backend-live"),
-            step("aws:ecs/service:Service", "routine-frontend-blue"),
-            step("pulumi-nodejs:dynamic/gatehouse:HealthGate", "routine-frontend-gate"),
             step("aws:lb/listenerRule:ListenerRule", "routine-frontend-live"),
             step("aws:ecs/service:Service", "routine-worker"),
         ];
         for (let i = 1; i < chain.length; i++) {
             assert.ok(chain[i].start >= chain[i - 1].end!, `${chain[i].name} started at ${chain[i].start}, before ${chain[i - 1].name} finished at ${chain[i - 1].end}`);
         }
+        // The frontend's new slot and its page gate run beside the backend's; nothing switches before both gates passed.
+        const [service, gate, rule, task] = ["aws:ecs/service:Service", "pulumi-nodejs:dynamic/gatehouse:HealthGate", "aws:lb/listenerRule:ListenerRule", "pulumi-nodejs:dynamic/gatehouse:OneOffTask"];
+        const after = (later: [string, string], earlier: [string, string]) => {
+            const [a, b] = [step(...later), step(...earlier)];
+            assert.ok(a.start >= b.end!, `${later[1]} started at ${a.start}, before ${earlier[1]} finished at ${b.end}`);
+        };
+        after([service, "routine-frontend-blue"], [task, "routine-verify-schema"]);
+        after([gate, "routine-frontend-gate"], [service, "routine-frontend-blue"]);
+        after([rule, "routine-backend-live"], [gate, "routine-frontend-gate"]);
+        after([rule, "routine-backend-live"], [gate, "routine-backend-gate"]);
         assert.equal(step("aws:rds/snapshot:Snapshot", "routine-snapshot-2026-11-22.1").start >= step("aws:rds/instance:Instance", "routine-db").end!, true);
         assert.deepEqual(inputs(step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-migrate")).command, [
             "/bin/sh",

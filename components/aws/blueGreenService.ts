@@ -75,11 +75,18 @@ export class BlueGreenService extends pulumi.ComponentResource {
     readonly gate: HealthGate | undefined;
     /** Per slot: the alarms that roll its ECS deployments back (its own target group's 5xx, connection errors, unhealthy hosts). */
     readonly alarms: Record<Slot, aws.cloudwatch.MetricAlarm[]>;
-    /** The production rule's switch to the live slot (depends on the gate). */
-    readonly promotion: aws.lb.ListenerRule;
+    /** The production rule's switch to the live slot: made by promote(), once every gate of the release passed. */
+    promotion!: aws.lb.ListenerRule;
+    /** What the switch waits for of this service: its gate, or on a rollback its live slot. */
+    readonly ready: pulumi.Resource[];
+    private readonly productionRule: { listenerArn: pulumi.Input<string>; priority: number; pathPatterns: string[] };
+    private readonly serviceName: string;
+    private readonly liveSlot: Slot;
 
     constructor(name: string, args: BlueGreenServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gatehouse:aws:BlueGreenService", name, {}, opts);
+        this.serviceName = name;
+        this.liveSlot = args.liveSlot;
         const child = { parent: this };
         const execRole = executionRole(`${name}-exec`, Object.values(args.secrets), child);
         const taskRole = new aws.iam.Role(
@@ -202,16 +209,28 @@ export class BlueGreenService extends pulumi.ComponentResource {
                   { baseUrl: `https://${args.publicHostname}:${args.testPort}`, spec: args.gate, release: args.release },
                   { parent: this, dependsOn: [this.services[live], testListener] },
               );
+        this.ready = this.gate ? [this.gate] : [this.services[live]];
+        this.productionRule = { listenerArn: args.productionListenerArn, priority: args.rulePriority, pathPatterns: args.pathPatterns };
+        this.registerOutputs({});
+    }
+
+    /**
+     * Points the production rule at the live slot once `after` finished: the
+     * platform passes every service's gate (and the services promoted before
+     * this one), so nothing users see changes before the whole release passed.
+     */
+    promote(after: pulumi.Resource[]): aws.lb.ListenerRule {
+        const live = this.liveSlot;
         this.promotion = new aws.lb.ListenerRule(
-            `${name}-live`,
+            `${this.serviceName}-live`,
             {
-                listenerArn: args.productionListenerArn,
-                priority: args.rulePriority,
-                conditions: [{ pathPattern: { values: args.pathPatterns } }],
+                listenerArn: this.productionRule.listenerArn,
+                priority: this.productionRule.priority,
+                conditions: [{ pathPattern: { values: this.productionRule.pathPatterns } }],
                 actions: [{ type: "forward", targetGroupArn: this.targetGroups[live].arn }],
             },
-            { parent: this, dependsOn: this.gate ? [this.gate] : [this.services[live]] },
+            { parent: this, dependsOn: [...this.ready, ...after] },
         );
-        this.registerOutputs({});
+        return this.promotion;
     }
 }

@@ -171,7 +171,6 @@ export class AwsPlatform extends pulumi.ComponentResource {
             },
             child,
         );
-        let promoted: pulumi.Resource[] = [backendService.promotion];
         const blueGreen = [{ service: `${name}-backend`, slots: backendService }];
         const serviceNames = [`${name}-backend-blue`, `${name}-backend-green`];
         const live = aws_.liveSlot;
@@ -198,16 +197,23 @@ export class AwsPlatform extends pulumi.ComponentResource {
                     testPort: TEST_PORTS.frontend,
                     // The page gate compares the served build with the API base URL the slot was given.
                     gate: withDerivedEnv(config.releaseSteps.frontendGate, frontendDerived),
-                    after: promoted,
+                    // Started beside the backend's new slot and gated by its page there (it needs
+                    // nothing of the new backend to show its build, API base URL and mode).
+                    after: verified,
                 },
                 child,
             );
-            promoted = [frontendService.promotion];
             blueGreen.push({ service: `${name}-frontend`, slots: frontendService });
             serviceNames.push(`${name}-frontend-blue`, `${name}-frontend-green`);
             slotAlarms.push(...frontendService.alarms[live]);
             liveTargetGroups.push({ service: `${name}-frontend`, suffix: frontendService.targetGroups[live].arnSuffix });
         }
+
+        // Nothing users see changes before every gate passed: the backend's rule
+        // switches once both gates did, the frontend's right after it.
+        let promoted: pulumi.Resource[] = [];
+        const ready = blueGreen.flatMap(({ slots }) => slots.ready);
+        for (const { slots } of blueGreen) promoted = [slots.promote([...ready, ...promoted])];
 
         if (worker.enabled) serviceNames.push(`${name}-worker`);
         const monitoring = new Monitoring(
