@@ -14,7 +14,9 @@ import { ensureCliBuild } from "../components/release/cliBuild";
 import { runGate } from "../components/release/gate";
 import { gatehouseCli } from "../components/release/pipeline";
 import { EngineState, executingAnswer } from "../tests/harness/executor";
+import { Answer } from "../tests/harness/mocks";
 import { runStack } from "../tests/harness/program";
+import { ClientLoop } from "../tests/helpers/clientLoop";
 import { freshDatabase, stopTestPostgres } from "../tests/helpers/postgres";
 import { EngineStack } from "../tests/helpers/engine";
 import { HarnessTwin } from "../tests/helpers/harnessTwin";
@@ -24,8 +26,21 @@ import { CliHelp } from "./lib/flags";
 
 const ROOT = path.join(__dirname, "..");
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
-// The same app command as Pulumi.local.yaml, so both sides start the same app.
-const APP_COMMAND = ["node", ".gatehouse/build/demo-server.js"];
+// The same app commands and backend env as Pulumi.local.yaml and
+// Pulumi.routine-local.yaml, so both sides start the same apps the same way.
+const KIFU_APP = ["node", ".gatehouse/build/demo-server.js"];
+const KIFU_FRONTEND = ["node", ".gatehouse/build/demo-frontend.js"];
+const KIFU_ENV = { APP_ENV: "development", AI_REQUIRE_ALLOWLIST: "true", AI_SERVICE_MONTHLY_CAP: "100", AI_RATE_LIMIT_RPM: "30", AI_RATE_LIMIT_BURST: "10", JWT_SECRET: "bench" };
+const ROUTINE_APP = ["node", ".gatehouse/build/demo-routine.js"];
+// Issue 8's goals. "Gatehouse takes at most 0.8× the script's time" is G/S ≤ 0.8, ratio ≥ 1.25;
+// read in this file's convention (as "today 0.55–0.62×" is) it is ratio ≥ 0.8: both are reported.
+const RELEASE_GOALS = [
+    { ratio: 1.25, says: "the issue's words, Gatehouse at most 0.8× the script's time" },
+    { ratio: 0.8, says: "read as a ratio in this file's convention, at least 0.8× (Gatehouse at most 1.25× the script's time)" },
+];
+const ROLLBACK_GOALS = [{ ratio: 10, says: "a rollback at most 0.1× the time of a full redeploy" }];
+/** The machine's Redis, as the routine local stack finds it. */
+const REDIS_URL = "redis://127.0.0.1:6379";
 
 interface Row {
     what: string;
@@ -35,13 +50,18 @@ interface Row {
     unit: string;
     /** Items one measurement handles (files): the row also shows the median per item. */
     perItem?: { count: number; name: string };
+    /** The issue's goal for this row, as the least ratio (baseline ÷ Gatehouse) that meets it; one entry per reading of it. */
+    goals?: { ratio: number; says: string }[];
 }
 
 // BENCH_ONLY=<row> measures that row alone and prints it, leaving BENCHMARKS.md as it is.
 const ONLY: Record<string, () => Promise<Row[]>> = {
+    release: async () => [await kifuRelease(true), await kifuRelease(false)],
+    routine: async () => [await routineRelease()],
     lint: async () => [await lintHistory()],
     engine: () => engineOverhead(),
     switch: () => rollbackBySwitch(),
+    rollback: async () => [await engineRollback()],
 };
 
 const HELP: CliHelp = {
@@ -60,19 +80,23 @@ async function main(): Promise<void> {
     if (only && !ONLY[only]) throw new UsageError(`BENCH_ONLY=${JSON.stringify(only)}: expected one of ${Object.keys(ONLY).join(", ")}`);
     ensureCliBuild();
     if (only) {
-        for (const row of await ONLY[only]()) console.log(renderRow(row));
+        const rows = await ONLY[only]();
+        for (const row of rows) console.log(renderRow(row));
+        console.log(timeGoes().join("\n"));
         await stopTestPostgres();
         return;
     }
     const rows: Row[] = [];
-    rows.push(await wholeRelease(true));
-    rows.push(await wholeRelease(false));
+    rows.push(await kifuRelease(true));
+    rows.push(await kifuRelease(false));
+    rows.push(await routineRelease());
     rows.push(await gateDetection());
     rows.push(await manyMigrations());
     rows.push(await lintHistory());
     rows.push(await prodEvaluation());
     rows.push(...(await engineOverhead()));
     rows.push(...(await rollbackBySwitch()));
+    rows.push(await engineRollback());
     const suites = [toolchainCachedRun(), ...testSuiteTimes()];
     const report = render(rows, suites);
     console.log(report);
@@ -80,62 +104,182 @@ async function main(): Promise<void> {
     await stopTestPostgres();
 }
 
+/** What one resource's step took in a release through the harness: when it started (ms after the update began) and how long it ran. */
+interface StepTime {
+    name: string;
+    startMs: number;
+    ms: number;
+}
+
+/** The measured releases' steps, by release (for "Where a local release's time goes"). */
+const STEPS: Record<string, StepTime[][]> = {};
+
 /**
- * A whole local release (snapshot → promote) vs the checklist scripted by hand:
- * on a fresh database (all four files pending), or as a second release with
- * no new migration file (the common case: a new app version).
+ * The executing harness's answer, timing every resource: the harness answers
+ * a resource once everything it depends on has finished, so the time from
+ * the call to the answer is its own step (a command, a gate, a switch).
  */
-async function wholeRelease(freshDb: boolean): Promise<Row> {
+function timedAnswer(engine: EngineState, steps: StepTime[], began: () => number): Answer {
+    const inner = executingAnswer([], engine);
+    return async (args, options) => {
+        const started = performance.now();
+        try {
+            return await inner(args, options);
+        } finally {
+            steps.push({ name: args.name, startMs: started - began(), ms: performance.now() - started });
+        }
+    };
+}
+
+/**
+ * One local stack released through the executing harness (bakeSeconds 0) on
+ * its own ports and state directory; after `previous` releases, the measured
+ * one. Everything it started is stopped and its state directory removed.
+ */
+async function harnessRelease(stack: string, options: { set?: Record<string, unknown>; secrets: Record<string, string>; previous?: string; release: string }): Promise<{ ms: number; steps: StepTime[] }> {
+    const port = await freeStackPorts();
+    const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
+    const engine = new EngineState();
+    const steps: StepTime[] = [];
+    let began = performance.now();
+    const release = (id: string) =>
+        runStack(stack, { stackName, answer: timedAnswer(engine, steps, () => began), set: { release: id, ...localPorts(port), bakeSeconds: 0, ...options.set }, secrets: options.secrets });
+    try {
+        if (options.previous) await release(options.previous);
+        steps.length = 0;
+        began = performance.now();
+        await release(options.release);
+        return { ms: performance.now() - began, steps: [...steps] };
+    } finally {
+        stopLocalStack(`.gatehouse/${stackName}`, ROOT);
+        fs.rmSync(path.join(ROOT, ".gatehouse", stackName), { recursive: true, force: true });
+    }
+}
+
+/**
+ * A hand-run checklist script (scripts/bench/manual-release*.sh): its wall
+ * time. The processes it left running (its *.pid files) are the caller's to
+ * stop with stopManual, as a person's app keeps running after the script.
+ */
+function manualRelease(script: string, args: string[], env: Record<string, string>): number {
+    const t0 = performance.now();
+    const result = spawnSync("bash", [script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" });
+    const ms = performance.now() - t0;
+    if (result.status !== 0) throw new Error(`${script} failed (${result.status ?? result.signal}): ${result.stderr}`);
+    return ms;
+}
+
+/** Stops what the manual scripts started in `dir` and removes it. */
+function stopManual(dir: string): void {
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".pid"))) {
+        try {
+            process.kill(Number(fs.readFileSync(path.join(dir, file), "utf8")), "SIGTERM");
+        } catch {
+            // already gone
+        }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * A whole local release of the first app (backend and frontend: snapshot →
+ * rehearsal → migrations → verification → both slots → both gates → both
+ * switches → ledger) vs its checklist scripted by hand: on a fresh database
+ * (all four files pending), or as a second release with no new migration
+ * file (the common case: a new app version).
+ */
+async function kifuRelease(freshDb: boolean): Promise<Row> {
     const row: Row = {
         what: freshDb
-            ? "whole local release, fresh database (001, 020-022 pending, verify, deploy, 13 smoke checks)"
-            : "whole local release, no pending migration (snapshot, verify, deploy, 13 smoke checks)",
+            ? "first app (kifu), whole local release, fresh database (001, 020-022 pending, verify, backend and frontend slots, both gates, both switches)"
+            : "first app (kifu), whole local release, nothing pending (snapshot, verify, backend and frontend slots, both gates, both switches)",
         gatehouse: [],
         baseline: [],
-        baselineName: "checklist by hand, scripted (pg_dump, psql -f per new file, verification queries, curl per call)",
+        baselineName: `checklist by hand, scripted (${freshDb ? "pg_dump, psql -f per file" : "pg_dump, no file to apply"}, verification queries, backend restarted in place, the smoke spec's calls with curl, frontend restarted in place, its page read)`,
         unit: "ms",
+        goals: RELEASE_GOALS,
     };
+    const steps = (STEPS[freshDb ? "first app (kifu), fresh database" : "first app (kifu), nothing pending"] = [] as StepTime[][]);
     for (let i = 0; i < TRIALS; i++) {
-        {
-            const db = await freshDatabase("bench_release");
-            const port = await freeStackPorts();
-            const stackName = `bench-${crypto.randomBytes(3).toString("hex")}`;
-            const engine = new EngineState();
-            const release = (id: string) =>
-                runStack("local", { stackName, answer: executingAnswer([], engine), set: { release: id, ...localPorts(port), bakeSeconds: 0 }, secrets: { localDatabaseUrl: db.url } });
-            if (!freshDb) await release(`bench-${i}-previous`);
-            const t0 = performance.now();
-            await release(`bench-${i}`);
-            row.gatehouse.push(performance.now() - t0);
-            stopLocalStack(`.gatehouse/${stackName}`, ROOT);
-            fs.rmSync(path.join(ROOT, ".gatehouse", stackName), { recursive: true, force: true });
+        const db = await freshDatabase("bench_release");
+        try {
+            const run = await harnessRelease("local", { secrets: { localDatabaseUrl: db.url }, previous: freshDb ? undefined : `bench-${i}-previous`, release: `bench-${i}` });
+            row.gatehouse.push(run.ms);
+            steps.push(run.steps);
+        } finally {
             await db.drop();
         }
-        {
-            const db = await freshDatabase("bench_manual");
-            const port = await freePort();
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-manual-"));
-            const manual = (newFiles?: string) => {
-                const result = spawnSync("bash", ["scripts/bench/manual-release.sh", db.url, String(port), dir, ...APP_COMMAND], {
-                    cwd: ROOT,
-                    env: { ...process.env, JWT_SECRET: "bench", AI_REQUIRE_ALLOWLIST: "true", ...(newFiles === undefined ? {} : { MANUAL_MIGRATIONS: newFiles }) },
-                    encoding: "utf8",
-                });
-                try {
-                    process.kill(Number(fs.readFileSync(path.join(dir, "app.pid"), "utf8")), "SIGTERM");
-                } catch {
-                    // already gone
-                }
-                if (result.status !== 0) throw new Error(`manual release failed: ${result.stderr}`);
-            };
-            if (!freshDb) manual();
-            const t0 = performance.now();
-            manual(freshDb ? undefined : "");
-            row.baseline.push(performance.now() - t0);
-            await db.drop();
+
+        const manualDb = await freshDatabase("bench_manual");
+        const port = await freeStackPorts();
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-manual-"));
+        const manual = (release: string, files?: string) =>
+            manualRelease("scripts/bench/manual-release.sh", [manualDb.url, String(port), String(port + 3), work, release, ...KIFU_APP, "--", ...KIFU_FRONTEND], { ...KIFU_ENV, ...(files === undefined ? {} : { MANUAL_MIGRATIONS: files }) });
+        try {
+            if (!freshDb) manual(`manual-${i}-previous`);
+            row.baseline.push(manual(`manual-${i}`, freshDb ? undefined : ""));
+        } finally {
+            stopManual(work);
+            await manualDb.drop();
         }
     }
     return row;
+}
+
+/**
+ * A whole local release of the second app on a fresh database (snapshot →
+ * rehearsal with the round trip → node-pg-migrate → verification → API slot →
+ * gate → switch → worker changed over → ledger) vs its checklist scripted by
+ * hand. Both use the machine's Redis, each run under its own key prefix.
+ */
+async function routineRelease(): Promise<Row> {
+    const row: Row = {
+        what: "second app (routine), whole local release, fresh database (node-pg-migrate 001-003 with the round trip rehearsed, verify, API slot, gate, switch, worker)",
+        gatehouse: [],
+        baseline: [],
+        baselineName: "checklist by hand, scripted (pg_dump, node-pg-migrate up, verification queries, API and worker restarted in place, /healthz and /readyz twice, plan generation calls with curl; no round trip)",
+        unit: "ms",
+        goals: RELEASE_GOALS,
+    };
+    const steps = (STEPS["second app (routine), fresh database"] = [] as StepTime[][]);
+    for (let i = 0; i < TRIALS; i++) {
+        const prefix = `gatehouse-bench-${crypto.randomBytes(4).toString("hex")}:`;
+        const db = await freshDatabase("bench_routine");
+        try {
+            const run = await harnessRelease("routine-local", {
+                set: { workerEnv: ["SCHEDULER_INTERVAL_MS=60000", `REDIS_KEY_PREFIX=${prefix}`] },
+                secrets: { localDatabaseUrl: db.url, localRedisUrl: REDIS_URL },
+                release: `bench-${i}`,
+            });
+            row.gatehouse.push(run.ms);
+            steps.push(run.steps);
+        } finally {
+            await db.drop();
+        }
+
+        const manualDb = await freshDatabase("bench_routine_manual");
+        const port = await freeStackPorts();
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-routine-"));
+        try {
+            row.baseline.push(
+                manualRelease("scripts/bench/manual-release-routine.sh", [manualDb.url, REDIS_URL, String(port), work, `manual-${i}`, "demo/routine-pgm", ...ROUTINE_APP], {
+                    REDIS_KEY_PREFIX: `${prefix}manual:`,
+                    SCHEDULER_INTERVAL_MS: "60000",
+                    NOTIFICATION_SEND_CAP: "100",
+                }),
+            );
+        } finally {
+            stopManual(work);
+            await manualDb.drop();
+            dropRedisKeys(prefix);
+        }
+    }
+    return row;
+}
+
+/** Removes the keys a run wrote under its prefix in the machine's Redis. */
+function dropRedisKeys(prefix: string): void {
+    spawnSync("/bin/sh", ["-c", `redis-cli -u "$1" --scan --pattern "$2*" | xargs -r redis-cli -u "$1" del > /dev/null`, "sh", REDIS_URL, prefix], { stdio: "ignore" });
 }
 
 /** App turns healthy → gate passes, vs a hand-written `until curl; do sleep 1; done`. */
@@ -299,66 +443,153 @@ async function engineOverhead(): Promise<Row[]> {
     return [release, preview];
 }
 
+/** Users of both edges of a local stack on `port` (backend /health, frontend /), with a 5 ms pause so they leave the cores to the release. */
+function usersOf(port: number): { loop: ClientLoop; backend: string } {
+    const backend = `http://127.0.0.1:${port}/health`;
+    return { loop: new ClientLoop([backend, `http://127.0.0.1:${port + 3}/`], { pauseMs: 5 }), backend };
+}
+
+/** performance.now() of the first answer through `url` after `since` from `release` (the loop keeps asking). */
+async function firstAnswerFrom(loop: ClientLoop, url: string, release: string, since: number, timeoutMs = 180_000): Promise<number> {
+    let seen = 0;
+    while (performance.now() - since < timeoutMs) {
+        for (; seen < loop.answers.length; seen++) {
+            const a = loop.answers[seen];
+            if (a.url === url && a.at > since && a.release === release) return a.at;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+    }
+    throw new Error(`no answer from release ${release} through ${url} in ${timeoutMs / 1000} s`);
+}
+
 /**
- * The local target's switch: a rollback to the previous release (the edge
- * goes back to the standby slot, through the whole program) against a full
- * redeploy of that release (the app restarted, as before the edge existed:
- * stop, start, wait until it answers); and the time from "gate passed" to
- * "the edge serves the new release", with a client loop counting failed
- * requests across every switch.
+ * The local target's switch through the harness: a rollback to the previous
+ * release (the whole update: both edges go back to their standby slots)
+ * against a full redeploy of that release (a new release id: started on the
+ * idle slots, gated, switched); and the time from "gate passed" to "the edge
+ * serves the new release", with users on both edges counting failed requests
+ * across every switch.
  */
 async function rollbackBySwitch(): Promise<Row[]> {
-    const rollback: Row = { what: "local rollback to the previous release (the whole update: the edge goes back to the standby slot)", gatehouse: [], baseline: [], baselineName: "a full redeploy of that release (the whole update: started on the idle slot, gated, switched)", unit: "ms" };
-    const promote: Row = { what: "gate passed → the edge serves the new release (the promote step: switch + ledger)", gatehouse: [], baseline: [], baselineName: "restart in place, as before the edge (start the app, wait until /health answers)", unit: "ms" };
+    const rollback: Row = {
+        what: "local rollback to the previous release, the whole update through the harness (both edges go back to their standby slots)",
+        gatehouse: [],
+        baseline: [],
+        baselineName: "a full redeploy of that release (the whole update: started on the idle slots, gated, switched)",
+        unit: "ms",
+        goals: ROLLBACK_GOALS,
+    };
+    const promote: Row = { what: "gate passed → the edge serves the new release (the backend's switch step: `local-app switch`, which checks the slot's health path and switches the edge)", gatehouse: [], baseline: [], baselineName: "restart in place, as before the edge (start the app, wait until /health answers)", unit: "ms" };
     const db = await freshDatabase("bench_switch");
     const port = await freeStackPorts();
     const twin = new HarnessTwin(`bench-switch-${crypto.randomBytes(3).toString("hex")}`, port, { JWT_SECRET: "bench", localDatabaseUrl: db.url }, { release: "s0", bakeSeconds: 0 });
-    let failed = 0;
-    let sent = 0;
-    let stop = false;
-    let promoted = false; // before the first promotion the edge rightly answers 503
-    const loop = (async () => {
-        while (!stop) {
-            if (!promoted) {
-                await new Promise((r) => setTimeout(r, 20));
-                continue;
-            }
-            const answer = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status, () => 0);
-            if (answer !== 200) failed++;
-            sent++;
-            await new Promise((r) => setTimeout(r, 5));
-        }
-    })();
-    const promoteSteps = () => twin.executed.filter((e) => e.name.endsWith("-promote"));
+    let users: ClientLoop | undefined;
+    // Both gates passed → this step → users on the new release (the frontend's switch follows; the ledger after both).
+    const switchSteps = () => twin.executed.filter((e) => e.name.endsWith("-switch") && !e.name.endsWith("-frontend-switch"));
+    const ok = async (changes: Record<string, unknown>) => {
+        const r = await twin.release(changes);
+        if (r.error) throw r.error;
+    };
     try {
-        await twin.release();
-        promoted = true;
+        await ok({}); // before the first promotion the edges rightly answer 503: users arrive after it
+        users = usersOf(port).loop;
         for (let i = 0; i < TRIALS; i++) {
-            await twin.release({ release: `a${i}` });
-            await twin.release({ release: `b${i}` }); // live: b, standby: a
-            promote.gatehouse.push(promoteSteps()[promoteSteps().length - 1].durationMs);
+            await ok({ release: `a${i}` });
+            await ok({ release: `b${i}` }); // live: b, standby: a
+            promote.gatehouse.push(switchSteps()[switchSteps().length - 1].durationMs);
             let t0 = performance.now();
-            await twin.release({ release: `a${i}` }); // back to a: its slot still runs it
+            await ok({ release: `a${i}` }); // back to a: its slots still run it
             rollback.gatehouse.push(performance.now() - t0);
             t0 = performance.now();
-            await twin.release({ release: `a${i}-redeployed` }); // the same version deployed anew, on b's slot
+            await ok({ release: `a${i}-redeployed` }); // the same version deployed anew, on b's slots
             rollback.baseline.push(performance.now() - t0);
 
             const own = await freePort();
             t0 = performance.now();
-            const app = spawn(APP_COMMAND[0], APP_COMMAND.slice(1), { cwd: ROOT, env: { ...process.env, PORT: String(own), DATABASE_URL: db.url, JWT_SECRET: "bench" }, stdio: "ignore" });
+            const app = spawn(KIFU_APP[0], KIFU_APP.slice(1), { cwd: ROOT, env: { ...process.env, ...KIFU_ENV, PORT: String(own), DATABASE_URL: db.url }, stdio: "ignore" });
             while ((await fetch(`http://127.0.0.1:${own}/health`).then((r) => r.status, () => 0)) !== 200) await new Promise((r) => setTimeout(r, 10));
             promote.baseline.push(performance.now() - t0);
             app.kill("SIGTERM");
         }
     } finally {
-        stop = true;
-        await loop;
+        await users?.stop();
         twin.cleanUp();
         await db.drop();
     }
-    promote.what += ` — a client loop through every switch of this row and the one above: ${failed} of ${sent} requests failed`;
+    promote.what += ` — users on both edges (backend and frontend) through every switch of this row and the one above: ${users!.failed().length} of ${users!.answers.length} requests failed`;
     return [rollback, promote];
+}
+
+/**
+ * Time until users are back on the previous release under the real engine:
+ * `npm run rollback -- --stack <s> --yes` (which switches both edges back
+ * first, then runs the `pulumi up` that brings the stack along) from its
+ * start to the first answer through the backend's edge from the previous
+ * release; against a full redeploy of that release (a new release id, `pulumi
+ * up`) from its start to the first answer from it. Users on both edges
+ * throughout.
+ */
+async function engineRollback(): Promise<Row> {
+    const row: Row = {
+        what: "users back on the previous release under the real engine: `npm run rollback -- --stack <s> --yes` started → first answer from that release through the edge",
+        gatehouse: [],
+        baseline: [],
+        baselineName: "a full redeploy of that release under the real engine (`pulumi up`, new release id) started → first answer from it through the edge",
+        unit: "ms",
+        goals: ROLLBACK_GOALS,
+    };
+    const engine = await provideEngine({ quiet: true });
+    const db = await freshDatabase("bench_engine_rollback");
+    const port = await freeStackPorts();
+    const name = `bench-rollback-${crypto.randomBytes(3).toString("hex")}`;
+    const stack = await EngineStack.create(engine, { name, from: "local", set: { release: "w", ...localPorts(port), bakeSeconds: 0 }, secrets: { JWT_SECRET: "bench-jwt", localDatabaseUrl: db.url } });
+    const up = async () => {
+        const r = await stack.up();
+        if (r.error) throw new Error(`${r.error.message}\n${r.output.slice(-3000)}`);
+    };
+    let users: ReturnType<typeof usersOf> | undefined;
+    try {
+        await up();
+        users = usersOf(port);
+        for (let i = 0; i < TRIALS; i++) {
+            await stack.set({ release: `a${i}` });
+            await up();
+            await stack.set({ release: `b${i}` });
+            await up(); // live: b, standby: a
+            let t0 = performance.now();
+            const cli = spawnAsync("npm", ["run", "--silent", "rollback", "--", "--stack", name, "--yes"], { ...process.env, ...stack.env });
+            row.gatehouse.push((await firstAnswerFrom(users.loop, users.backend, `a${i}`, t0)) - t0);
+            const result = await cli;
+            if (result.status !== 0) throw new Error(`npm run rollback failed (${result.status}):\n${result.output.slice(-3000)}`);
+
+            await stack.set({ release: `a${i}-redeployed` });
+            t0 = performance.now();
+            const redeploy = up();
+            row.baseline.push((await firstAnswerFrom(users.loop, users.backend, `a${i}-redeployed`, t0)) - t0);
+            await redeploy;
+        }
+    } finally {
+        await users?.loop.stop();
+        await stack.destroy().catch(() => {});
+        await stack.remove();
+        stopLocalStack(`.gatehouse/${name}`, ROOT);
+        fs.rmSync(path.join(ROOT, ".gatehouse", name), { recursive: true, force: true });
+        await db.drop();
+    }
+    row.what += ` — users on both edges throughout: ${users!.loop.failed().length} of ${users!.loop.answers.length} requests failed`;
+    return row;
+}
+
+/** A child process run to its end without blocking the event loop (the users' loop keeps running). */
+function spawnAsync(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; output: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout.on("data", (d) => (output += d));
+        child.stderr.on("data", (d) => (output += d));
+        child.on("error", reject);
+        child.on("close", (status) => resolve({ status, output }));
+    });
 }
 
 /** A cached run of scripts/pulumi-toolchain.sh (what every engine command pays first). */
@@ -370,18 +601,21 @@ function toolchainCachedRun(): { what: string; ms: number } {
     return { what: "scripts/pulumi-toolchain.sh with its cache warm (the engine is already built)", ms: performance.now() - t0 };
 }
 
-/** Wall time of the unit suite (mocks only) and of the whole `npm test`, one run each. */
-function testSuiteTimes(): { what: string; ms: number }[] {
+/** Wall time of the unit suite (mocks only) and of the whole `npm test`, one run each; BENCH_NPM_TEST=0 keeps the previous file's `npm test` figure, marked so. */
+function testSuiteTimes(): { what: string; ms?: number; text?: string }[] {
     const time = (what: string, args: string[]) => {
         const t0 = performance.now();
         const r = spawnSync(args[0], args.slice(1), { cwd: ROOT, encoding: "utf8" });
-        if (r.status !== 0) throw new Error(`${what} failed:\n${r.stdout}\n${r.stderr}`);
+        // A failing suite is reported in the table, not thrown: the rows measured before it are kept.
+        if (r.status !== 0) return { what, text: `failed (exit ${r.status}): ${(r.stdout + r.stderr).trim().split("\n").slice(-1)[0]}` };
         return { what, ms: performance.now() - t0 };
     };
     const mocha = ["npx", "mocha", "--no-config", "--require", "ts-node/register/transpile-only", "--require", "tests/helpers/hooks.ts", "--timeout", "60000", "--reporter", "dot"];
+    const whole = "whole `npm test` (tsc --noEmit, then every test incl. real PostgreSQL, HTTP and local releases)";
+    const previous = /\| whole `npm test` [^|]*\| ([^|]+) \|/.exec(previousReport())?.[1].replace(/ \(not re-measured.*$/, "");
     return [
         time("unit suite: config, harness, pipeline and AWS tests (mocks only)", [...mocha, "tests/config.test.ts", "tests/harness.test.ts", "tests/pipeline.test.ts", "tests/aws.test.ts"]),
-        time("whole `npm test` (tsc --noEmit, then every test incl. real PostgreSQL, HTTP and local releases)", ["npm", "test", "--silent"]),
+        process.env.BENCH_NPM_TEST === "0" ? { what: whole, text: `${previous ?? "?"} (not re-measured in this run: BENCH_NPM_TEST=0; from an earlier run)` } : time(whole, ["npm", "test", "--silent"]),
     ];
 }
 
@@ -390,56 +624,123 @@ function median(xs: number[]): number {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const ratioOf = (r: Row) => median(r.baseline) / median(r.gatehouse);
+
 function renderRow(r: Row): string {
     const fmt = (n: number) => `${Math.round(n)}`;
     const g = median(r.gatehouse);
     const b = median(r.baseline);
     const per = r.perItem ? `, ${(g / r.perItem.count).toFixed(2)} ${r.unit} per ${r.perItem.name}` : "";
-    return `| ${r.what} | ${fmt(g)} ${r.unit} (n=${r.gatehouse.length}, max ${fmt(Math.max(...r.gatehouse))}${per}) | ${r.baselineName}: ${fmt(b)} ${r.unit} (max ${fmt(Math.max(...r.baseline))}) | **${(b / g).toFixed(2)}×** |`;
+    return `| ${r.what} | ${fmt(g)} ${r.unit} (n=${r.gatehouse.length}, max ${fmt(Math.max(...r.gatehouse))}${per}) | ${r.baselineName}: ${fmt(b)} ${r.unit} (max ${fmt(Math.max(...r.baseline))}) | **${ratioOf(r).toFixed(2)}×** |`;
 }
 
-function render(rows: Row[], suites: { what: string; ms: number }[]): string {
-    const lines = rows.map(renderRow);
+/** Each row with a goal, met or not, from this run's medians. */
+function goals(rows: Row[]): string[] {
+    const lines: string[] = [];
+    for (const r of rows) {
+        const ratio = ratioOf(r);
+        const readings = (r.goals ?? []).map((g) => `${g.says} (ratio ≥ ${g.ratio}×): **${ratio >= g.ratio ? "met" : "not met"}**`);
+        if (readings.length > 0) lines.push(`- ${r.what.split(" — ")[0]}: Gatehouse takes ${(1 / ratio).toFixed(2)}× the baseline's time (ratio ${ratio.toFixed(2)}×). Goal: ${readings.join("; ")}.`);
+        const failed = / — (.*): (\d+) of (\d+) requests failed/.exec(r.what);
+        if (failed) lines.push(`- requests failed during switches (${failed[1]}): ${failed[2]} of ${failed[3]}. Goal: 0: **${failed[2] === "0" ? "met" : "not met"}**.`);
+    }
+    return lines;
+}
+
+/** One runner process per migration file: counted as one step, from the first file's start to the last one's end. */
+function withMigrationsTogether(steps: StepTime[]): StepTime[] {
+    const files = steps.filter((s) => /-migration-/.test(s.name));
+    if (files.length === 0) return steps;
+    const startMs = Math.min(...files.map((f) => f.startMs));
+    const name = `${files[0].name.replace(/-migration-.*$/, "")}-migration-* (${files.length} files, one process each)`;
+    return [...steps.filter((s) => !files.includes(s)), { name, startMs, ms: Math.max(...files.map((f) => f.startMs + f.ms)) - startMs }];
+}
+
+/** Where the measured releases' time went: each row's costliest steps, medians over its trials. */
+function timeGoes(): string[] {
+    const lines: string[] = [];
+    for (const [what, trials] of Object.entries(STEPS)) {
+        if (trials.length === 0) continue;
+        const byName = new Map<string, { ms: number[]; start: number[] }>();
+        for (const steps of trials)
+            for (const s of withMigrationsTogether(steps)) {
+                const entry = byName.get(s.name) ?? { ms: [], start: [] };
+                entry.ms.push(s.ms);
+                entry.start.push(s.startMs);
+                byName.set(s.name, entry);
+            }
+        const ranked = [...byName.entries()].map(([name, e]) => ({ name, ms: median(e.ms), start: median(e.start) })).sort((a, b) => b.ms - a.ms);
+        const firstStart = Math.min(...ranked.filter((s) => s.ms >= 20).map((s) => s.start));
+        lines.push("", `**${what}** (n=${trials.length}; a step starts once every step it depends on has finished, so the gates and the two services' steps overlap):`, "", "| step | median | starts at |", "|---|---|---|");
+        lines.push(`| the program until its first step with work (evaluation, registrations) | ${Math.round(firstStart)} ms | 0 ms |`);
+        for (const s of ranked.filter((s) => s.ms >= 20).slice(0, 8)) lines.push(`| \`${s.name}\` | ${Math.round(s.ms)} ms | ${Math.round(s.start)} ms |`);
+    }
+    return lines;
+}
+
+/** The file as it is now (sections measured by hand are kept from it). */
+function previousReport(): string {
+    const file = path.join(ROOT, "BENCHMARKS.md");
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+}
+
+/** A section of the current file, from its heading to the next `## ` heading, or "" when it is not there. */
+function keptSection(heading: string, untilEnd = false): string {
+    const text = previousReport();
+    const start = text.indexOf(`\n${heading}`);
+    if (start < 0) return "";
+    const next = untilEnd ? -1 : text.indexOf("\n## ", start + 1);
+    return text.slice(start + 1, next < 0 ? undefined : next + 1).trimEnd() + "\n";
+}
+
+function render(rows: Row[], suites: { what: string; ms?: number; text?: string }[]): string {
     return [
         "# Benchmarks",
         "",
-        `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, PostgreSQL on loopback).`,
+        `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, PostgreSQL on loopback, the machine's Redis), every row in one run, BENCH_TRIALS=${TRIALS}.`,
         "Each ratio is baseline ÷ Gatehouse, both measured in the same run against the same database server and app; above 1× means Gatehouse is faster. Medians.",
         "",
         "| measurement | Gatehouse | baseline | ratio |",
         "|---|---|---|---|",
-        ...lines,
+        ...rows.map(renderRow),
+        "",
+        "### Against the goals of issue 8",
+        "",
+        ...goals(rows),
         "",
         "| test suite or step | wall time |",
         "|---|---|",
-        ...suites.map((s) => `| ${s.what} | ${(s.ms / 1000).toFixed(1)} s |`),
+        ...suites.map((s) => `| ${s.what} | ${s.text ?? `${(s.ms! / 1000).toFixed(1)} s`} |`),
+        "",
+        "## Where a local release's time goes",
+        "",
+        "From the measured releases above: every resource's step timed in the executing harness (commands, gates, switches), median over the trials.",
+        ...timeGoes(),
         "",
         "## How to reproduce",
         "",
         "```bash",
-        "scripts/node22.sh npm run bench          # BENCH_TRIALS=5 for more trials; rewrites this file",
-        "BENCH_ONLY=lint scripts/node22.sh npm run bench   # just the `migrate lint` row, printed; this file is left alone",
+        "scripts/node22.sh npm run bench          # BENCH_TRIALS=5 for more trials; rewrites this file (BENCH_NPM_TEST=0: without timing `npm test`)",
+        `BENCH_ONLY=release scripts/node22.sh npm run bench   # one group of rows, printed; this file is left alone. Groups: ${Object.keys(ONLY).join(", ")}`,
+        "BENCH_ONLY=engine scripts/node22.sh npm run bench    # the engine rows (engine, rollback) need scripts/pulumi-toolchain.sh",
+        "bash scripts/bench/manual-release.sh <database-url> <port> <frontend-port> <dir> <release> node .gatehouse/build/demo-server.js -- node .gatehouse/build/demo-frontend.js",
+        "bash scripts/bench/manual-release-routine.sh <database-url> redis://127.0.0.1:6379 <port> <dir> <release> demo/routine-pgm node .gatehouse/build/demo-routine.js",
         "```",
         "",
-        "## The engine's first build",
-        "",
-        "Not re-measured by `npm run bench` (it takes minutes): measured by hand on 2026-11-25 on this 2-core machine with `time scripts/pulumi-toolchain.sh`.",
-        "",
-        "| what | wall | CPU |",
-        "|---|---|---|",
-        "| the Pulumi CLI v3.274.1, empty Go build cache (modules already downloaded, ~15 s more when not) | 4 min 03 s | 7 min 18 s (user+sys), both cores |",
-        "| the whole toolchain with the Go build cache warm (CLI relink, language host, command provider stand-in, plugin install) | 49 s | 13 s |",
-        "| a cached run (nothing to build) | 0.17 s | 0.2 s |",
-        "",
+        keptSection("## The engine's first build"),
         "## What is measured",
         "",
-        "- **Whole local release**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate provider run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, app restart, 13 smoke checks, ledger). Between two releases the harness keeps each resource's inputs and leaves unchanged ones alone, as the engine does. The Pulumi engine's own overhead is not included here (see the engine rows). The baseline (`scripts/bench/manual-release.sh`) does less: no rehearsal, no snapshot check, no ledger, and it polls health once a second as a hand-written loop would.",
+        "- **Whole local release, first app**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate providers run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, backend and frontend started on their idle slots, the backend's smoke gate (`checks/kifu.smoke.yaml`; klines is `external` and not run on a machine without a route out) and the frontend's page gate, both edges switched, ledger; `bakeSeconds` 0). The Pulumi engine's own overhead is not included here (see the engine rows). The baseline (`scripts/bench/manual-release.sh`) is the checklist as a person's script: pg_dump, psql -f per new file, the checklist's verification queries, the backend stopped and restarted in place (downtime, and users see the new version before any check), then exactly the calls of `checks/kifu.smoke.yaml` with curl (same paths, bodies and expected statuses; klines only where the exchange answers, as the gate decides), then the frontend restarted in place and its page read. No rehearsal, snapshot check or ledger; health polled once a second as a hand-written loop does. A restart in place waits until the old process has exited, as `systemctl restart` does (the backend stand-in takes about 2 s to close its database pool): on a fresh database there is nothing to stop, in the nothing-pending row there is, which is most of the difference between the two baselines.",
+        "- **Whole local release, second app**: the `routine-local` stack the same way (node-pg-migrate in command mode with the rehearsal's round trip on a scratch copy, the schema checks of `checks/routine.schema.yaml`, the API slot, `checks/routine.smoke.yaml`, the switch, the worker started beside the previous one until `worker-check` passes). The baseline (`scripts/bench/manual-release-routine.sh`): pg_dump, `node-pg-migrate up`, the checklist's verification queries (pg_constraint, pg_indexes, information_schema), API and worker restarted in place, `worker-check` polled once a second, /healthz and /readyz twice, the five plan-generation calls. It leaves out the checklist's downgrade/upgrade round trip: a person does it on a staging copy before release day, not in the release; Gatehouse does it in every release, so this row is biased against Gatehouse by the rehearsal's cost (see where the time goes).",
         "- **Time to detect health**: a loopback server turns healthy at a random moment; the gate (intervalMs 250) against a `sleep 1` poll loop.",
         "- **500 migration files**: one `migrate up` process (advisory lock, tracking table, one transaction per file) against one `psql` process per file.",
         "- **`migrate lint` on a 500-file history**: one `migrate lint --dir` process over a generated history (a table every 4 files, then an added column, an index and two typmod relaxations the lint traces back to the table's declaration; every file parsed by libpg-query) against a dry run of the same files with `psql -f` into a scratch database. The dry run proves the files apply to an empty database; the lint says what they would do to a live one. Per file: the median divided by 500, start-up included.",
-        "- **Engine overhead**: the `local` stack under the real `pulumi up` (our toolchain: CLI v3.274.1, our Node.js language host, the command-provider stand-in; the program runs transpile-only) against the executing harness running the same commands in-process, each on its own database and ports, one release id after another. What the engine adds: starting the CLI, the language host, node and the program (measured by hand: loading index.ts with ts-node takes ~1.7 s, @pulumi/pulumi alone ~0.5 s; the AWS components are now loaded only for AWS stacks), a provider process per plugin (the command provider, the dynamic-provider host), and the engine's step bookkeeping and state writes. `pulumi preview` with nothing pending is the same start-up plus the program's own plan query.",
+        "- **Engine overhead**: the `local` stack under the real `pulumi up` (our toolchain: CLI v3.274.1, our Node.js language host, the command-provider stand-in; the program runs transpile-only) against the executing harness running the same commands in-process, each on its own database and ports, one release id after another; `pulumi preview` with nothing pending against one evaluation of the program under mocks.",
+        "- **Rollback through the harness**: release a, release b, then back to a (its slots still run it: a switch; nothing to migrate, so no snapshot, rehearsal or verification step, and the gates are skipped for slots promoted before) against deploying the same version anew (a new release id: started on the idle slots, gated, switched). Gate passed → users on the new release: the backend's switch step (it starts once both gates passed; the frontend's switch, the promoted marks and the ledger come after it) against restarting the app in place. Users (`tests/helpers/clientLoop.ts`, a new connection per request, 5 ms apart) ask both edges, backend `/health` and frontend `/`, during all of it.",
+        "- **Users back on the previous release under the real engine**: an `EngineStack` (as tests/engine.test.ts drives it) releases a, then b; `npm run rollback -- --stack <s> --yes` runs as an operator types it (npm, ts-node, reading the stack's history, switching both edges back first, then the `pulumi up` that brings the stack along); the time is from its start to the first answer through the backend's edge carrying a's `x-gatehouse-release`, seen by users polling both edges. The baseline is a full redeploy of a under the same engine (a new release id, `pulumi up`) until the edge serves it. Before the switch, by hand on 2026-11-25: npm, node, ts-node and the CLI's imports (`@pulumi/pulumi/automation`) take ~0.8 s, the toolchain check and the pulumi CLI calls that read the stack's history and config (`stack select`, `stack history --show-secrets`, `config --json`) most of the rest; the switch itself takes tens of ms.",
         "- **Prod program under mocks**: `runStack(\"prod\")` of the test harness, ~130 resources; the baseline keeps ts-node's source-map stack-trace hook, which Pulumi invokes for every resource's source position.",
         "",
+        keptSection("## AWS: promotion and rollback", true),
     ].join("\n");
 }
 

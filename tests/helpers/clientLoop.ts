@@ -6,6 +6,8 @@ export interface LoopAnswer {
     /** x-gatehouse-release: the release that answered. */
     release: string | undefined;
     error?: string;
+    /** performance.now() when the answer (or the error) arrived. */
+    at: number;
 }
 
 /**
@@ -19,12 +21,16 @@ export class ClientLoop {
     private running = true;
     private readonly done: Promise<void>;
 
-    constructor(urls: string[]) {
+    /** pauseMs: a pause after each answer, so the loop leaves the machine's cores to what it watches. */
+    constructor(urls: string[], private readonly options: { pauseMs?: number } = {}) {
         this.done = Promise.all(urls.map((url) => this.loop(url))).then(() => undefined);
     }
 
     private async loop(url: string): Promise<void> {
-        while (this.running) this.answers.push(await once(url));
+        while (this.running) {
+            this.answers.push(await once(url));
+            if (this.options.pauseMs) await new Promise((r) => setTimeout(r, this.options.pauseMs));
+        }
     }
 
     async stop(): Promise<LoopAnswer[]> {
@@ -46,9 +52,9 @@ function once(url: string): Promise<LoopAnswer> {
     return new Promise((resolve) => {
         const req = http.get(url, { agent: false, timeout: 10_000 }, (res) => {
             res.resume();
-            res.on("end", () => resolve({ url, status: res.statusCode, release: res.headers["x-gatehouse-release"] as string | undefined }));
+            res.on("end", () => resolve({ url, status: res.statusCode, release: res.headers["x-gatehouse-release"] as string | undefined, at: performance.now() }));
         });
         req.on("timeout", () => req.destroy(new Error("no answer in 10 s")));
-        req.on("error", (err: any) => resolve({ url, status: undefined, release: undefined, error: err.code ?? err.message }));
+        req.on("error", (err: any) => resolve({ url, status: undefined, release: undefined, error: err.code ?? err.message, at: performance.now() }));
     });
 }

@@ -1,0 +1,31 @@
+# What both hand-run checklists (manual-release*.sh) do the same way, as a
+# person's shell would: curl with an expected status, a JSON field picked out
+# with sed, a process restarted in place, a `sleep 1` poll until it answers.
+
+# call <status> <curl args...>: the body on stdout; fails unless the status is <status>.
+call() {
+  local want="$1" answer code; shift
+  answer=$(curl -s -w '\n%{http_code}' "$@")
+  code="${answer##*$'\n'}"
+  if [ "$code" != "$want" ]; then echo "expected $want, got $code: curl $*: ${answer%$'\n'*}" >&2; return 1; fi
+  printf '%s\n' "${answer%$'\n'*}"
+}
+
+# field <name>: the first "name": value of the JSON on stdin (a string or a number).
+field() { grep -o "\"$1\":\\(\"[^\"]*\"\\|[0-9]*\\)" | head -1 | sed "s/^\"$1\"://; s/\"//g"; }
+
+# restart_in_place <name> <command...>: stops the process <name>.pid records
+# (and waits until it is gone), then starts <command> in the background.
+restart_in_place() {
+  local name="$1" old; shift
+  if [ -f "$name.pid" ]; then
+    old=$(cat "$name.pid")
+    kill "$old" 2> /dev/null || true
+    while kill -0 "$old" 2> /dev/null; do sleep 0.1; done
+  fi
+  nohup "$@" >> "$name.log" 2>&1 &
+  echo $! > "$name.pid"
+}
+
+# wait_for <url>: until it answers 2xx, polled once a second as a hand-written loop does.
+wait_for() { until curl -sf -o /dev/null "$1"; do sleep 1; done; }

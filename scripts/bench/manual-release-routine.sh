@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The second checklist done by hand, as a script: the baseline `npm run bench`
+# compares a Gatehouse release of the second app with. pg_dump, the migration
+# tool's upgrade (node-pg-migrate here, alembic in the real app), the
+# checklist's verification queries (checks/routine.schema.yaml's checklist
+# group), then, as a person does it, the API and the worker stopped and
+# restarted in place (users see the outage and the new version before any
+# check), /healthz and /readyz twice, and plan generation as
+# checks/routine.smoke.yaml calls it. No rehearsal: the checklist's
+# downgrade/upgrade round trip is done on a staging copy before release day,
+# not here (Gatehouse does it in every release, on a scratch copy).
+#   manual-release-routine.sh <database-url> <redis-url> <port> <work-dir> <release> <migrations-dir> <app command...>
+# The worker's own env (REDIS_KEY_PREFIX, SCHEDULER_INTERVAL_MS, ...) comes from the caller's.
+set -euo pipefail
+db="$1"; redis="$2"; port="$3"; work="$4"; release="$5"; migrations="$6"; shift 6
+app=("$@")
+base="http://127.0.0.1:$port"
+source "$(dirname "$0")/lib.sh"
+
+pg_dump "$db" > "$work/routine_prod_backup_$(date +%Y%m%d_%H%M%S).sql"
+DATABASE_URL="$db" node_modules/.bin/node-pg-migrate up -m "$migrations" --no-verbose > /dev/null
+
+# Checklist 2.6 and GOD-33 steps 3 and 5, query by query.
+q() { psql "$db" -Atc "$1"; }
+test "$(q "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) WHERE c.conrelid = 'public.users'::regclass AND c.contype = 'p';")" = id
+test "$(q "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.notifications'::regclass AND contype = 'u' AND pg_get_constraintdef(oid) = 'UNIQUE (idempotency_key)';")" = 1
+test "$(q "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.webhook_events'::regclass AND contype = 'u' AND pg_get_constraintdef(oid) IN ('UNIQUE (provider, event_id)', 'UNIQUE (provider, idempotency_key)');")" = 2
+test "$(q "SELECT count(DISTINCT tablename) FROM pg_indexes WHERE schemaname = 'public' AND tablename IN ('exercise_set_states', 'notifications', 'webhook_events');")" = 3
+test "$(q "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'notifications' AND column_name IN ('reason_code', 'provider_response_code', 'failure_reason', 'last_error_at');")" = 4
+test "$(q "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'webhook_events' AND column_name IN ('schema_version', 'signature_state', 'retry_count');")" = 3
+
+export DATABASE_URL="$db" REDIS_URL="$redis" GATEHOUSE_RELEASE="$release"
+restart_in_place "$work/api" env PORT="$port" "${app[@]}"
+restart_in_place "$work/worker" "${app[@]}" worker
+wait_for "$base/healthz"
+until "${app[@]}" worker-check > /dev/null; do sleep 1; done
+
+# checks/routine.smoke.yaml, call by call.
+user="manual-smoke-$RANDOM$RANDOM"
+plan() { call "$1" -X POST "$base/plans/generate" -H 'Content-Type: application/json' -d "$2"; }
+call 200 "$base/healthz" > /dev/null
+call 200 "$base/healthz" > /dev/null
+call 200 "$base/readyz" | grep -q '"database":"ok"'
+call 200 "$base/readyz" | grep -q '"database":"ok"'
+plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"source":"rule"'
+plan 409 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"code":"conflict"'
+plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-02\",\"plan_source\":\"\"}" | grep -q '"code":"validation"'
+plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-03\",\"source\":\"\"}" | grep -q '"code":"validation"'
+plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-04\",\"source\":\" LLM \"}" | grep -q '"source":"llm"'
