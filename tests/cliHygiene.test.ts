@@ -163,7 +163,7 @@ const CASES: Case[] = [
     { entry: "local-app", what: "--bake-seconds not a number", args: (c) => ["switch", "--state-dir", path.join(c.tmp, "la"), "--port", "8181", "--release", "r1", "--bake-seconds", "soon"], status: 2, says: /--bake-seconds must be a whole number of seconds, got soon/ },
 
     // bench (checked before anything is measured)
-    { entry: "bench", what: "BENCH_ONLY names no row", args: () => [], env: { BENCH_ONLY: "nope" }, status: 2, says: /BENCH_ONLY="nope": expected one of lint, engine, switch/ },
+    { entry: "bench", what: "BENCH_ONLY names no row", args: () => [], env: { BENCH_ONLY: "nope" }, status: 2, says: /BENCH_ONLY="nope": expected one of release, routine, lint, engine, switch, rollback/ },
     { entry: "bench", what: "BENCH_TRIALS not a number", args: () => [], env: { BENCH_TRIALS: "many" }, status: 2, says: /BENCH_TRIALS="many": expected a whole number/ },
 ];
 
