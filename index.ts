@@ -34,6 +34,7 @@ export = async function gatehouse() {
         return {
             ...outputs,
             appUrl: local.appUrl,
+            ...(local.frontendUrl ? { frontendUrl: local.frontendUrl } : {}),
             snapshotFile: local.pipeline.snapshotFile,
             migrationFiles: local.pipeline.migrationFiles,
             gateReport: local.pipeline.gate.report,

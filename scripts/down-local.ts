@@ -36,7 +36,8 @@ runCli("down:local", async () => {
                 const pid = Number(fs.readFileSync(path.join(dir, service, pidFile), "utf8"));
                 if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
                     await stopProcessGroup(pid);
-                    console.log(`${stack}: stopped ${service ? `${service} ` : ""}${pidFile.replace(/\.pid$/, "")} (pid ${pid})`);
+                    const what = pidFile.replace(/\.pid$/, "");
+                    console.log(`${stack}: stopped ${service && service !== what ? `${service} ` : ""}${what} (pid ${pid})`);
                     stopped++;
                 }
                 fs.rmSync(path.join(dir, service, pidFile), { force: true });
