@@ -288,7 +288,7 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
         checks: [{ name: "health", request: { method: "GET", path: cfg.backendHealthPath }, expect: { status: 200 }, repeat: 2 }],
     };
     const frontendGate: GateSpec = (cfg.frontendGateSpec ? attempt("frontendGateSpec", cfg.frontendGateSpec, () => readGateSpec(resolve(cfg.frontendGateSpec))) : undefined) ?? {
-        deadlineSeconds: 120,
+        deadlineSeconds: 60,
         intervalMs: 500,
         checks: [{ name: "frontend", request: { method: "GET", path: cfg.frontendHealthPath }, expect: { status: 200 }, repeat: 2 }],
     };
