@@ -9,6 +9,8 @@ import { ensureLocalRedis } from "../components/local/redis";
 import { UsageError, parseCli, releaseId, runCli, stackName } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
 import { PROJECT_DIR, STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
+import { alive } from "./lib/processes";
+import { edgeFiles } from "../components/local/edge";
 
 // The main job: a whole release of a local stack on this machine (the first
 // app's `local` by default, the second app's `routine-local`).
@@ -66,6 +68,7 @@ runCli("up:local", async () => {
         console.log(`Redis: ${redis.source === "machine" ? "the machine's, on 127.0.0.1:6379" : redis.source === "started" ? `redis-server started for this stack (data in .gatehouse/${STACK}/redis)` : "localRedisUrl"}`);
     }
 
+    countRestartIfStopped(path.join(STATE_DIR, STACK));
     const onOutput = (out: string) => process.stdout.write(out);
     if (values.preview) {
         await stack.preview({ onOutput, diff: true });
@@ -76,6 +79,22 @@ runCli("up:local", async () => {
     const frontend = outputs.frontendUrl ? `, its frontend at ${outputs.frontendUrl}` : "";
     console.log(`\nrelease ${outputs.release} is live at ${outputs.appUrl}${frontend} (snapshot ${outputs.snapshotFile}; ledger .gatehouse/${STACK}/releases.jsonl)`);
 });
+
+/**
+ * After down:local or a reboot the stack's state says "deployed" while nothing
+ * runs, so the same config would change nothing. A new start is counted in
+ * .gatehouse/<stack>/generation, which the program puts into every process's
+ * env: the release starts again on a slot, is gated, and the edges switch.
+ */
+function countRestartIfStopped(stateDir: string): void {
+    const pidFile = edgeFiles(stateDir).pid;
+    const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : 0;
+    if (!fs.existsSync(path.join(stateDir, "releases.jsonl")) || alive(pid)) return;
+    const file = path.join(stateDir, "generation");
+    const next = (fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8")) || 0 : 0) + 1;
+    fs.writeFileSync(file, String(next));
+    console.log(`the stack's processes are not running (down:local, a reboot): its slots, edges and worker start again and are gated (start ${next})`);
+}
 
 /** A stack this command can run: one of the repo's stack files whose target is local (never a name joined into a path unchecked). */
 function localStack(name: string): string {

@@ -124,6 +124,21 @@ describe("a local release, executed for real", function () {
         assert.deepEqual(await trackedFiles(), ["001@r1", "020@r1", "021@r1", "022@r1"]);
     });
 
+    it("after down:local (processes stopped, state kept), the same config starts the release again and gates it", async () => {
+        await release("r1");
+        stopLocalStack(`.gatehouse/${stackName}`, REPO_ROOT);
+        await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));
+        // What up:local writes when it finds the edge stopped (scripts/up-local.ts, countRestartIfStopped).
+        fs.writeFileSync(path.join(REPO_ROOT, ".gatehouse", stackName, "generation"), "1");
+        executed.length = 0;
+        const run = await release("r1");
+        assert.match(run.outputs.gateReport, /health gate passed/);
+        assert.deepEqual(executed.filter((e) => /deploy|switch|promote/.test(e.name)).map((e) => e.name).sort(), ["kifu-deploy", "kifu-frontend-deploy", "kifu-frontend-switch", "kifu-promote", "kifu-switch"]);
+        assert.deepEqual(ran("migration-"), [], "nothing migrates");
+        const health = await fetch(`http://127.0.0.1:${port}/health`);
+        assert.equal(((await health.json()) as { release: string }).release, "r1");
+    });
+
     it("a failing gate blocks promotion and names the failing check", async () => {
         const spec = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gh-spec-")), "gate.yaml");
         fs.writeFileSync(spec, "deadlineSeconds: 2\nintervalMs: 100\nchecks:\n  - name: teapot\n    request: { path: /health }\n    expect: { status: 418 }\n");

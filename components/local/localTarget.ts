@@ -1,4 +1,6 @@
 import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { GatehouseConfig, appDatabaseUrl } from "../config";
 import { HealthGate, withDerivedEnv } from "../release/healthGate";
@@ -52,6 +54,7 @@ export class LocalTarget extends pulumi.ComponentResource {
     readonly frontendUrl: string | undefined;
     readonly stateDir: string;
     private frontendDeploy: HostCommand | undefined;
+    private readonly projectDir: string;
     /** Where the slots, edges and workers run (localHost); the release pipeline's own steps stay on this machine. */
     private readonly host: Host;
 
@@ -59,6 +62,7 @@ export class LocalTarget extends pulumi.ComponentResource {
         super("gatehouse:local:LocalTarget", name, {}, opts);
         const config = args.config;
         this.stateDir = `.gatehouse/${config.stack}`;
+        this.projectDir = config.projectDir;
         this.host = hostFor(config.local.host, config.localHostPrivateKey);
         this.appUrl = `http://127.0.0.1:${config.local.appPort}`;
         const databaseUrl = config.localDatabaseUrl ?? pulumi.secret(embeddedDatabaseUrl(config.local.postgresPort, config.app));
@@ -116,7 +120,20 @@ export class LocalTarget extends pulumi.ComponentResource {
         const environment: Record<string, pulumi.Input<string>> = { ...service.env, [config.databaseUrlEnv]: pulumi.secret(appDatabaseUrl(config, databaseUrl)) };
         if (config.redis.enabled && config.localRedisUrl) environment[config.redis.urlEnv] = config.localRedisUrl;
         for (const secret of service.secretEnv) environment[secret] = config.secrets[secret];
-        return environment;
+        return { ...environment, ...this.generation() };
+    }
+
+    /**
+     * GATEHOUSE_GENERATION, where `up:local` found the stack's processes stopped
+     * (down:local, a reboot) and counted a new start: the state still says
+     * "deployed", so the same config would change nothing. In every process's
+     * env (its fingerprint changes, so a slot starts anew and is gated) and in
+     * every switch step's triggers. Updates, never replacements: replacing a
+     * step would run its old delete (local-app stop) after the new start.
+     */
+    private generation(): Record<string, string> {
+        const file = path.join(this.projectDir, this.stateDir, "generation");
+        return fs.existsSync(file) ? { GATEHOUSE_GENERATION: fs.readFileSync(file, "utf8").trim() } : {};
     }
 
     /** The frontend's env: it calls the backend at the backend's public local URL (its edge), as on AWS at the load balancer. */
@@ -124,7 +141,7 @@ export class LocalTarget extends pulumi.ComponentResource {
         const frontend = config.services.frontend;
         const environment: Record<string, pulumi.Input<string>> = { ...frontend.env, ...(config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}) };
         for (const secret of frontend.secretEnv) environment[secret] = config.secrets[secret];
-        return environment;
+        return { ...environment, ...this.generation() };
     }
 
     /**
@@ -159,7 +176,7 @@ export class LocalTarget extends pulumi.ComponentResource {
         snapshotFile: pulumi.Output<string>,
     ): HostCommand {
         const step = (id: string, create: pulumi.Input<string>, dependsOn: pulumi.Resource[]) =>
-            this.host.command(`${name}-${id}`, { create, triggers: [config.release] }, { parent: this, dependsOn });
+            this.host.command(`${name}-${id}`, { create, triggers: [config.release, ...Object.values(this.generation())] }, { parent: this, dependsOn });
         const release = ["--release", config.release];
         const bakeSeconds = config.releaseSteps.bakeSeconds;
         const switchAndBake = (prefix: string, service: LocalService, dependsOn: pulumi.Resource[]): { switched: pulumi.Resource; settled: pulumi.Resource } => {
