@@ -55,6 +55,8 @@ export class LocalTarget extends pulumi.ComponentResource {
     readonly stateDir: string;
     private frontendDeploy: HostCommand | undefined;
     private readonly projectDir: string;
+    /** GATEHOUSE_GENERATION, read once (see readGeneration). */
+    private readonly generation: Record<string, string>;
     /** Where the slots, edges and workers run (localHost); the release pipeline's own steps stay on this machine. */
     private readonly host: Host;
 
@@ -63,6 +65,7 @@ export class LocalTarget extends pulumi.ComponentResource {
         const config = args.config;
         this.stateDir = `.gatehouse/${config.stack}`;
         this.projectDir = config.projectDir;
+        this.generation = this.readGeneration();
         this.host = hostFor(config.local.host, config.localHostPrivateKey);
         this.appUrl = `http://127.0.0.1:${config.local.appPort}`;
         const databaseUrl = config.localDatabaseUrl ?? pulumi.secret(embeddedDatabaseUrl(config.local.postgresPort, config.app));
@@ -89,7 +92,7 @@ export class LocalTarget extends pulumi.ComponentResource {
                 steps: config.releaseSteps,
                 deploy: (after) => {
                     const deployed = this.deploy(`${name}-deploy`, config, backend, this.backendEnvironment(config, databaseUrl), after);
-                    // Started beside the backend's; gated only once the backend it calls is promoted.
+                    // Started beside the backend's and gated by its page beside the backend's gate.
                     this.frontendDeploy = frontend ? this.deploy(`${name}-frontend-deploy`, config, frontend, this.frontendEnvironment(config), after) : undefined;
                     // The slot's own address (the local counterpart of AWS's test listener).
                     return { resources: [deployed, ...(this.frontendDeploy ? [this.frontendDeploy] : [])], candidateUrl: this.candidateUrl(deployed), skipGateBecause: deployed.stdout.apply(promotedBefore) };
@@ -120,7 +123,7 @@ export class LocalTarget extends pulumi.ComponentResource {
         const environment: Record<string, pulumi.Input<string>> = { ...service.env, [config.databaseUrlEnv]: pulumi.secret(appDatabaseUrl(config, databaseUrl)) };
         if (config.redis.enabled && config.localRedisUrl) environment[config.redis.urlEnv] = config.localRedisUrl;
         for (const secret of service.secretEnv) environment[secret] = config.secrets[secret];
-        return { ...environment, ...this.generation() };
+        return { ...environment, ...this.generation };
     }
 
     /**
@@ -131,7 +134,7 @@ export class LocalTarget extends pulumi.ComponentResource {
      * every switch step's triggers. Updates, never replacements: replacing a
      * step would run its old delete (local-app stop) after the new start.
      */
-    private generation(): Record<string, string> {
+    private readGeneration(): Record<string, string> {
         const file = path.join(this.projectDir, this.stateDir, "generation");
         return fs.existsSync(file) ? { GATEHOUSE_GENERATION: fs.readFileSync(file, "utf8").trim() } : {};
     }
@@ -141,7 +144,7 @@ export class LocalTarget extends pulumi.ComponentResource {
         const frontend = config.services.frontend;
         const environment: Record<string, pulumi.Input<string>> = { ...frontend.env, ...(config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}) };
         for (const secret of frontend.secretEnv) environment[secret] = config.secrets[secret];
-        return { ...environment, ...this.generation() };
+        return { ...environment, ...this.generation };
     }
 
     /**
@@ -176,7 +179,7 @@ export class LocalTarget extends pulumi.ComponentResource {
         snapshotFile: pulumi.Output<string>,
     ): HostCommand {
         const step = (id: string, create: pulumi.Input<string>, dependsOn: pulumi.Resource[]) =>
-            this.host.command(`${name}-${id}`, { create, triggers: [config.release, ...Object.values(this.generation())] }, { parent: this, dependsOn });
+            this.host.command(`${name}-${id}`, { create, triggers: [config.release, ...Object.values(this.generation)] }, { parent: this, dependsOn });
         const release = ["--release", config.release];
         const bakeSeconds = config.releaseSteps.bakeSeconds;
         const switchAndBake = (prefix: string, service: LocalService, dependsOn: pulumi.Resource[]): { switched: pulumi.Resource; settled: pulumi.Resource } => {
