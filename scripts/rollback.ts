@@ -45,15 +45,18 @@ runCli("rollback", async () => {
     // Local stacks run from their generated project (see localProject); others from the repo.
     const workDir = process.env.GATEHOUSE_PROJECT_DIR ?? (fs.existsSync(path.join(LOCAL_PROJECT_DIR, `Pulumi.${stackName}.yaml`)) ? LOCAL_PROJECT_DIR : PROJECT_DIR);
     const stack = await LocalWorkspace.selectStack({ stackName, workDir }, { pulumiCommand: engine.command, envVars: engineEnv(engine) });
-    let history: HistoryEntry[];
-    try {
-        // Secrets are read to compare them and to restore them; they are never printed.
-        history = (await stack.history(undefined, undefined, true)) as unknown as HistoryEntry[];
-    } catch (err: any) {
-        throw new RollbackRefused(`cannot read the update history of stack ${stackName}: ${err.message}`);
-    }
+    // Both reads at once (each is a `pulumi` process): a rollback's first seconds are the users' wait.
+    // Secrets are read to compare them and to restore them; they are never printed.
+    const [history, stackConfig] = await Promise.all([
+        stack.history(undefined, undefined, true).then(
+            (h) => h as unknown as HistoryEntry[],
+            (err: any) => {
+                throw new RollbackRefused(`cannot read the update history of stack ${stackName}: ${err.message}`);
+            },
+        ),
+        stack.getAllConfig() as Promise<Record<string, { value: string; secret: boolean }>>,
+    ]);
     const { current, target } = chooseTarget(history, to);
-    const stackConfig = (await stack.getAllConfig()) as Record<string, { value: string; secret: boolean }>;
     refuseUncommittedChanges(stackConfig, current);
     console.log(formatDifference(current, target, configDifference(current.config, target.config)));
 
