@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { bindable } from "../components/local/embeddedPostgres";
-import { PROMOTED_BEFORE, SLOTS, SlotName, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
+import { PROMOTED_BEFORE, SLOTS, SlotName, SlotRecord, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
 import { commandAfterDashDash } from "../components/release/shell";
 import { UsageError, parseCli, releaseId, required, runCli } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
@@ -46,18 +46,6 @@ const HELP: CliHelp = {
 };
 const USAGE = HELP.usage;
 
-interface SlotRecord {
-    slot: SlotName;
-    port: number;
-    release: string;
-    /** The deployment's command and environment, hashed: the same release id with other settings is another deployment. */
-    fingerprint: string;
-    pid: number;
-    /** Set by `promoted` once the release got through its gates, switch and bake: this very process served users. */
-    promotedAt?: string;
-    /** Where the edge checks it before switching to it. */
-    healthPath?: string;
-}
 
 /** The two slots of one stack: blue on port+1, green on port+2. */
 class Slots {

@@ -29,6 +29,20 @@ export function promotedBefore(deployOutput: string | undefined): string {
 }
 export const SLOTS: SlotName[] = ["blue", "green"];
 
+/** What local-app records of a slot in slot-<slot>.json (written by its deploy, read by switch-back and status). */
+export interface SlotRecord {
+    slot: SlotName;
+    port: number;
+    release: string;
+    /** The deployment's command and environment, hashed: the same release id with other settings is another deployment. */
+    fingerprint: string;
+    pid: number;
+    /** Set by `promoted` once the release got through its gates, switch and bake: this very process served users. */
+    promotedAt?: string;
+    /** Where the edge checks it before switching to it. */
+    healthPath?: string;
+}
+
 /** What the edge forwards to, persisted so a restarted edge serves the same slot. */
 export interface EdgeState {
     live: LiveSlot | null;
@@ -184,7 +198,7 @@ export async function switchBackToPromoted(stateDir: string, release: string): P
     for (const slot of SLOTS) {
         const file = path.join(stateDir, `slot-${slot}.json`);
         if (!fs.existsSync(file)) continue;
-        const record = JSON.parse(fs.readFileSync(file, "utf8")) as { slot: SlotName; port: number; release: string; pid: number; promotedAt?: string; healthPath?: string };
+        const record = JSON.parse(fs.readFileSync(file, "utf8")) as SlotRecord;
         if (record.release !== release || !record.promotedAt || !record.healthPath) continue;
         if (readEdgeState(stateDir).live?.slot === slot) return { slot, ms: 0 };
         const answer = await edgeRequest(stateDir, "POST", "/switch", { slot, port: record.port, release, healthPath: record.healthPath }).catch(() => undefined);
