@@ -4,7 +4,7 @@ import * as path from "path";
 import { parseCli, runCli, stackName } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
 import { STATE_DIR } from "./lib/engine";
-import { alive, stopProcessGroup } from "./lib/processes";
+import { alive, stopProcessGroup } from "../components/local/processes";
 
 // Stops every process the local stacks started (apps, and the embedded
 // PostgreSQL), keeps all data (.gatehouse/<stack>/: database, snapshots,

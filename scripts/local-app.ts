@@ -3,11 +3,11 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { bindable } from "../components/local/embeddedPostgres";
-import { PROMOTED_BEFORE, SLOTS, SlotName, SlotRecord, answersHealthy, describe, edgeFiles, edgeRequest, readEdgeState, serveEdge } from "../components/local/edge";
+import { PROMOTED_BEFORE, SLOTS, SlotName, SlotRecord, answersHealthy, describe, edgeFiles, edgeRequest, markPromoted, readEdgeState, readSlotRecord, serveEdge } from "../components/local/edge";
 import { commandAfterDashDash } from "../components/release/shell";
 import { UsageError, parseCli, releaseId, required, runCli } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
-import { alive, sleep, stopProcessGroup } from "./lib/processes";
+import { alive, sleep, stopProcessGroup } from "../components/local/processes";
 
 // The local target's process control, run where the app runs (this machine;
 // the same commands over SSH for a remote host): an edge on the public port
@@ -56,8 +56,7 @@ class Slots {
     }
 
     record(slot: SlotName): SlotRecord | undefined {
-        const file = path.join(this.stateDir, `slot-${slot}.json`);
-        return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : undefined;
+        return readSlotRecord(this.stateDir, slot);
     }
 
     running(): SlotRecord[] {
@@ -96,16 +95,6 @@ class Slots {
         fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.json`), JSON.stringify(record));
         console.log(`started release ${release} on ${slot} (port ${port}, pid ${record.pid}, log ${path.join(this.stateDir, `slot-${slot}.log`)}); the edge still serves ${live ? `${live.slot} (release ${live.release})` : "nothing yet"}`);
         return record;
-    }
-
-    /** Marks the slot that runs `release` as promoted: it passed its gates and bake and served users. */
-    markPromoted(release: string): SlotRecord {
-        const record = this.running().find((r) => r.release === release && r.slot === readEdgeState(this.stateDir).live?.slot);
-        if (!record) throw new Error(`the edge does not serve release ${release} (it serves ${describe(readEdgeState(this.stateDir))}); nothing to mark`);
-        // The first promotion of this process is the one that counts: it passed its gates then.
-        const marked = { ...record, promotedAt: record.promotedAt ?? new Date().toISOString() };
-        fs.writeFileSync(path.join(this.stateDir, `slot-${record.slot}.json`), JSON.stringify(marked));
-        return marked;
     }
 
     async stop(slot: SlotName): Promise<void> {
@@ -349,7 +338,7 @@ runCli("local-app", async () => {
         }
         case "promoted": {
             const release = releaseId(required(values.release, "--release", USAGE), USAGE);
-            const marked = slots.markPromoted(release);
+            const marked = markPromoted(stateDir, release);
             console.log(`marked ${marked.slot} (release ${release}, pid ${marked.pid}) as promoted`);
             return;
         }

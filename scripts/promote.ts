@@ -1,6 +1,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { markPromoted } from "../components/local/edge";
 import { commandAfterDashDash } from "../components/release/shell";
 import { baseUrl, parseCli, releaseId, required, runCli } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
@@ -8,11 +9,16 @@ import { CliHelp } from "./lib/flags";
 // The local target's promotion: run the configured promote command (if any),
 // then append the release to the ledger. Runs only after the gate passed.
 const HELP: CliHelp = {
-    usage: "npm run promote -- --ledger <file> --release <id> [--snapshot <file>] [--base-url <url>] [-- <promote command>]",
-    about: "Runs the promote command (sh -c, with GATEHOUSE_RELEASE set), then appends one line for the release to the ledger;\nwhen the command fails, nothing is appended. The release pipeline runs it after the gate passed.",
+    usage: "npm run promote -- --ledger <file> --release <id> [--mark-slot <state-dir>]... [--snapshot <file>] [--base-url <url>] [-- <promote command>]",
+    about: [
+        "Marks each --mark-slot edge's live slot (it must run --release) as promoted, runs the promote command (sh -c, with",
+        "GATEHOUSE_RELEASE set), then appends one line for the release to the ledger; when anything fails, nothing is appended.",
+        "The release pipeline runs it after the gates, switches and bake windows passed.",
+    ].join("\n"),
     flags: {
         ledger: { value: "<file>", meaning: "the promotions ledger (JSON lines), e.g. .gatehouse/local/releases.jsonl" },
         release: { note: "required" },
+        "mark-slot": { value: "<state-dir>", meaning: "a local edge's state directory whose live slot this release promoted (a rollback to it later needs no gate or bake)", note: "repeatable" },
         snapshot: { note: "recorded in the ledger: the snapshot taken before this release" },
         "base-url": { note: "recorded in the ledger" },
     },
@@ -27,6 +33,7 @@ runCli("promote", async () => {
     const { values } = parseCli(HELP, {
         ledger: { type: "string" },
         release: { type: "string" },
+        "mark-slot": { type: "string", multiple: true },
         snapshot: { type: "string" },
         "base-url": { type: "string" },
     }, ours);
@@ -35,6 +42,11 @@ runCli("promote", async () => {
     if (values["base-url"] !== undefined) baseUrl(values["base-url"], USAGE);
     // Checked before the command runs: a promotion that ran must not fail to be recorded.
     if (fs.existsSync(ledger) && !fs.statSync(ledger).isFile()) throw new Error(`--ledger ${ledger} is not a file; nothing was promoted`);
+    // One process for the whole promotion (marks, command, ledger): a release's last step is on its critical path.
+    for (const stateDir of values["mark-slot"] ?? []) {
+        const marked = markPromoted(stateDir, release);
+        console.log(`marked ${marked.slot} in ${stateDir} (release ${release}, pid ${marked.pid}) as promoted`);
+    }
     if (command) {
         try {
             execFileSync("/bin/sh", ["-c", command], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, GATEHOUSE_RELEASE: release } });

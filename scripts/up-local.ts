@@ -9,7 +9,7 @@ import { ensureLocalRedis } from "../components/local/redis";
 import { UsageError, parseCli, releaseId, runCli, stackName } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
 import { PROJECT_DIR, STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
-import { alive } from "./lib/processes";
+import { alive } from "../components/local/processes";
 import { edgeFiles } from "../components/local/edge";
 
 // The main job: a whole release of a local stack on this machine (the first

@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { freePort } from "../components/local/embeddedPostgres";
 import { RedisUnavailable, ensureLocalRedis } from "../components/local/redis";
-import { stopProcessGroup } from "../scripts/lib/processes";
+import { stopProcessGroup } from "../components/local/processes";
 
 // Where a local stack's Redis comes from: configured, the machine's, one we
 // start, or one clear error. Real redis-server processes (Debian's package).

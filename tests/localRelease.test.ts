@@ -53,15 +53,19 @@ describe("a local release, executed for real", function () {
         assert.deepEqual(await trackedFiles(), ["001@r1", "020@r1", "021@r1", "022@r1"]);
         assert.deepEqual(run.outputs.migrationFiles, ["001_initial_schema.sql", "020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql"]);
 
-        // Each step started only after the one before it finished.
-        const steps = ["snapshot", "rehearsal", "migration-001", "migration-020", "migration-021", "migration-022", "verify-schema", "deploy", "gate", "promote"];
-        const timeline = steps.map((s) => {
+        // Each step started only after the ones it waits for finished: the deploy to the idle slot
+        // runs beside the schema verification, and the gate waits for both.
+        const step = (s: string) => {
             const r = run.registrations.find((reg) => reg.name.endsWith(s) || reg.name.includes(`-${s}-`));
             assert.ok(r, `no ${s} step registered`);
             return { step: s, start: r.start, end: r.end! };
-        });
-        for (let i = 1; i < timeline.length; i++) {
-            assert.ok(timeline[i].start >= timeline[i - 1].end, `${timeline[i].step} started before ${timeline[i - 1].step} finished`);
+        };
+        const order: [string, string][] = [
+            ["rehearsal", "snapshot"], ["migration-001", "rehearsal"], ["migration-020", "migration-001"], ["migration-021", "migration-020"], ["migration-022", "migration-021"],
+            ["verify-schema", "migration-022"], ["deploy", "migration-022"], ["gate", "verify-schema"], ["gate", "deploy"], ["promote", "gate"],
+        ];
+        for (const [later, earlier] of order) {
+            assert.ok(step(later).start >= step(earlier).end, `${later} started before ${earlier} finished`);
         }
 
         assert.ok(fs.existsSync(path.join(REPO_ROOT, run.outputs.snapshotFile)), "the release snapshot exists");

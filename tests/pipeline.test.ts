@@ -26,13 +26,15 @@ describe("release pipeline resources", () => {
         for (let i = 1; i < chain.length; i++) {
             assert.ok(run.get(COMMAND, chain[i]).start >= run.get(COMMAND, chain[i - 1]).end!, `${chain[i]} started before ${chain[i - 1]} finished`);
         }
-        // What each step waits for: the deploys for the schema, each gate for its deploy, the
-        // switches for both gates (nothing users see changes before both passed), the ledger for all.
+        // What each step waits for: the deploys for the migrations (the schema is verified beside
+        // them), each gate for its deploy and the verification, the switches for both gates (nothing
+        // users see changes before both passed), the ledger for all.
         const resource = (name: string) => (name.endsWith("gate") ? run.get("pulumi-nodejs:dynamic/gatehouse:HealthGate", name) : run.get(COMMAND, name));
+        const lastMigration = "kifu-release-migration-022-create_runs_and_summary_packs";
         const waits: [string, string[]][] = [
-            ["kifu-deploy", ["kifu-release-verify-schema"]],
-            ["kifu-frontend-deploy", ["kifu-release-verify-schema"]],
-            ["kifu-release-gate", ["kifu-deploy"]],
+            ["kifu-deploy", [lastMigration]],
+            ["kifu-frontend-deploy", [lastMigration]],
+            ["kifu-release-gate", ["kifu-deploy", "kifu-release-verify-schema"]],
             ["kifu-frontend-gate", ["kifu-frontend-deploy"]],
             ["kifu-switch", ["kifu-release-gate", "kifu-frontend-gate"]],
             ["kifu-bake", ["kifu-switch"]],

@@ -10,7 +10,7 @@ import { ClientLoop } from "./helpers/clientLoop";
 import { localStackLifecycle, serving, slotRecords, workerRecord } from "./helpers/localStack";
 import { localPorts } from "./helpers/ports";
 import { sql } from "./helpers/postgres";
-import { alive } from "../scripts/lib/processes";
+import { alive } from "../components/local/processes";
 
 // The second app's local stack (Pulumi.routine-local.yaml) as an operator
 // lives through it: API behind an edge with two slots, the worker/scheduler,

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
+import { alive } from "./processes";
 
 // The local edge: one long-running reverse proxy that holds the public port
 // and forwards each request to the live slot. Node's own http, not a proxy
@@ -41,6 +42,28 @@ export interface SlotRecord {
     promotedAt?: string;
     /** Where the edge checks it before switching to it. */
     healthPath?: string;
+}
+
+/** A slot's record, if local-app started one there. */
+export function readSlotRecord(stateDir: string, slot: SlotName): SlotRecord | undefined {
+    const file = path.join(stateDir, `slot-${slot}.json`);
+    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : undefined;
+}
+
+/**
+ * Marks the live slot, which must run `release`, as promoted: it passed its
+ * gates, switch and bake and served users, so a rollback to it later needs no
+ * gate and no bake. The first promotion of a process is the one that counts.
+ */
+export function markPromoted(stateDir: string, release: string): SlotRecord {
+    const state = readEdgeState(stateDir);
+    const record = state.live ? readSlotRecord(stateDir, state.live.slot) : undefined;
+    if (!record || record.release !== release || !alive(record.pid)) {
+        throw new Error(`the edge in ${stateDir} does not serve release ${release} (it serves ${describe(state)}); nothing to mark`);
+    }
+    const marked = { ...record, promotedAt: record.promotedAt ?? new Date().toISOString() };
+    fs.writeFileSync(path.join(stateDir, `slot-${record.slot}.json`), JSON.stringify(marked));
+    return marked;
 }
 
 /** What the edge forwards to, persisted so a restarted edge serves the same slot. */
@@ -196,10 +219,8 @@ export async function switchBackToPromoted(stateDir: string, release: string): P
     const started = Date.now();
     if (!fs.existsSync(edgeFiles(stateDir).socket)) return undefined;
     for (const slot of SLOTS) {
-        const file = path.join(stateDir, `slot-${slot}.json`);
-        if (!fs.existsSync(file)) continue;
-        const record = JSON.parse(fs.readFileSync(file, "utf8")) as SlotRecord;
-        if (record.release !== release || !record.promotedAt || !record.healthPath) continue;
+        const record = readSlotRecord(stateDir, slot);
+        if (!record || record.release !== release || !record.promotedAt || !record.healthPath) continue;
         if (readEdgeState(stateDir).live?.slot === slot) return { slot, ms: 0 };
         const answer = await edgeRequest(stateDir, "POST", "/switch", { slot, port: record.port, release, healthPath: record.healthPath }).catch(() => undefined);
         return answer?.status === 200 ? { slot, ms: Date.now() - started } : undefined;

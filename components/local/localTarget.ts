@@ -211,8 +211,8 @@ export class LocalTarget extends pulumi.ComponentResource {
         const ledger = `${this.stateDir}/releases.jsonl`;
         const promoteCommand = config.local.promoteCommand ? ` -- ${config.local.promoteCommand}` : "";
         // Each live slot is marked promoted first: a rollback to it later needs no gate and no bake.
-        const marks = [services.backend, ...(services.frontend ? [services.frontend] : [])].map((s) => `${gatehouseCli("local-app", ["promoted", ...slotArgs(s), ...release])} && `).join("");
-        return step("promote", pulumi.interpolate`${marks}${gatehouseCli("promote", ["--ledger", ledger, ...release])} --snapshot ${snapshotFile} --base-url ${this.appUrl}${promoteCommand}`, settled);
+        const marks = [services.backend, ...(services.frontend ? [services.frontend] : [])].flatMap((s) => ["--mark-slot", s.stateDir]);
+        return step("promote", pulumi.interpolate`${gatehouseCli("promote", ["--ledger", ledger, ...release, ...marks])} --snapshot ${snapshotFile} --base-url ${this.appUrl}${promoteCommand}`, settled);
     }
 
     /**

@@ -40,7 +40,7 @@ export interface ReleasePipelineArgs {
     /** Where snapshots are kept. */
     snapshotDir: string;
     steps: ReleaseSettings;
-    /** Puts the new version in place, after schema verification. */
+    /** Starts the new version where users do not reach it yet, once the migrations ran (schema verification runs beside it). */
     deploy: (after: pulumi.Resource[]) => DeployStep;
     /** Switches traffic to the new version, after the gate. */
     promote: (after: pulumi.Resource[], snapshotFile: pulumi.Output<string>, candidateUrl: pulumi.Input<string>) => pulumi.Resource;
@@ -48,9 +48,10 @@ export interface ReleasePipelineArgs {
 
 /**
  * One release, as ordered resources: snapshot -> rehearsal -> migrations
- * (one resource per file) -> schema verification -> deploy -> health gate ->
- * promotion. Each step depends on the one before, so the first failure stops
- * everything after it, and nothing users see changes before the gate passes.
+ * (one resource per file) -> schema verification and, beside it, the deploy
+ * to the idle slot -> health gate -> promotion. Each step depends on the ones
+ * before, so the first failure stops everything after it, and nothing users
+ * see changes before the gate passes.
  */
 export class ReleasePipeline extends pulumi.ComponentResource {
     /** Path of this release's snapshot. */
@@ -68,26 +69,30 @@ export class ReleasePipeline extends pulumi.ComponentResource {
             new command.local.Command(`${name}-${id}`, { create, environment: env, triggers: [args.release], ...extra }, { parent: this, dependsOn: after, ...stepOpts });
 
         this.migrationFiles = args.steps.migrations.mode === "runner" ? args.steps.migrations.files.map((f) => f.file) : [];
-        let verified: pulumi.Resource[] = [];
+        let migrated: pulumi.Resource[];
+        let verified: pulumi.Resource[];
         if (args.switchOnly) {
             this.snapshotFile = pulumi.output(args.switchOnly.snapshotFile);
             // Runner mode: the applied files' steps stay declared (unchanged, they run nothing), so the
             // next release's preview still lists only what is pending.
-            verified = this.migrate(args, step, undefined, this.snapshotFile, env);
+            migrated = verified = this.migrate(args, step, undefined, this.snapshotFile, env);
         } else {
             const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--release", args.release, "--keep", String(args.steps.snapshotKeep), "--reuse"]), []);
             this.snapshotFile = snapshot.stdout.apply(lastLine);
-            const migrated = this.migrate(args, step, snapshot, this.snapshotFile, env);
+            migrated = this.migrate(args, step, snapshot, this.snapshotFile, env);
             verified = args.steps.expectationsFile
                 ? [step("verify-schema", pulumi.interpolate`${gatehouseCli("migrate", ["verify", "--expect", relative(args.steps.expectationsFile)])} --snapshot ${this.snapshotFile}`, migrated)]
                 : migrated;
         }
 
-        const deployed = args.deploy(verified);
+        // The new version starts on its idle slot while the schema is verified: no user reaches
+        // that slot before the gate, and the gate waits for both. A failed verification leaves
+        // the started candidate idle, as a failed gate does.
+        const deployed = args.deploy(migrated);
         this.gate = new HealthGate(
             `${name}-gate`,
             { baseUrl: deployed.candidateUrl, spec: args.steps.gate, release: args.release, skipBecause: deployed.skipGateBecause ?? "" },
-            { parent: this, dependsOn: deployed.resources },
+            { parent: this, dependsOn: [...deployed.resources, ...verified] },
         );
         this.promotion = args.promote([this.gate], this.snapshotFile, deployed.candidateUrl);
 
