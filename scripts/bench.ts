@@ -237,7 +237,7 @@ async function routineRelease(): Promise<Row> {
         what: "second app (routine), whole local release, fresh database (node-pg-migrate 001-003 with the round trip rehearsed, verify, API slot, gate, switch, worker)",
         gatehouse: [],
         baseline: [],
-        baselineName: "checklist by hand, scripted (pg_dump, node-pg-migrate up, verification queries, API and worker restarted in place, /healthz and /readyz twice, plan generation calls with curl; no round trip)",
+        baselineName: "checklist by hand, scripted as the seed lists its steps (node-pg-migrate up --dry-run, pg_dump, up, the history check, constraint queries, down one step and up again, v2 column queries, API and worker restarted in place, /healthz and /readyz twice, plan generation calls with curl)",
         unit: "ms",
         goals: RELEASE_GOALS,
     };

@@ -254,7 +254,10 @@ async function releaseWorker(stateDir: string, next: { release: string; fingerpr
     if (current && current.pid !== pid) await stopWorker(stateDir, current);
 }
 
-/** Alive: the health command exits 0 (tried every 250 ms for 60 s), or without one, the worker is still running after 5 s. */
+/**
+ * Alive: the health command exits 0 (tried every 100 ms for 60 s: the release waits on
+ * this, and a check is one short process), or without one, the worker is still running after 5 s.
+ */
 async function untilWorkerAlive(pid: number, healthCommand: string | undefined, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; detail: string }> {
     const deadline = Date.now() + (healthCommand ? 60_000 : 5_000);
     let last = "not tried yet";
@@ -265,7 +268,7 @@ async function untilWorkerAlive(pid: number, healthCommand: string | undefined, 
             if (check.status === 0) return { ok: true, detail: `${healthCommand} exited 0` };
             last = `${healthCommand} exited ${check.status ?? check.signal}: ${`${check.stdout}${check.stderr}`.trim().split("\n").pop() ?? ""}`;
         }
-        await sleep(250);
+        await sleep(healthCommand ? 100 : 250);
     }
     return healthCommand ? { ok: false, detail: `for 60 s ${last}` } : alive(pid) ? { ok: true, detail: "it ran 5 s without exiting" } : { ok: false, detail: "it exited" };
 }
