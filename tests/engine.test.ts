@@ -185,7 +185,8 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
     });
 
     const rollback = (...args: string[]) =>
-        spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/rollback.ts", "--stack", stack.name, ...args], {
+        // As `npm run rollback` runs it: from its bundle (scripts/built.js).
+        spawnSync(process.execPath, ["scripts/built.js", "rollback", "--stack", stack.name, ...args], {
             cwd: REPO_ROOT,
             env: { ...process.env, ...stack.env },
             encoding: "utf8",
@@ -230,6 +231,22 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
 
         const preview = rollback("--preview");
         assert.match(preview.stdout, /ROLLBACK: release r2 was promoted before .*\n.*The edge serves release r5 now; this update switches it back/);
+
+        // A rollback that fails after the early switch (here: `pulumi stack history` cannot decrypt
+        // with a wrong passphrase) puts users back where they were.
+        const wrongPassphrase = path.join(os.tmpdir(), `gh-wrong-passphrase-${process.pid}`);
+        fs.writeFileSync(wrongPassphrase, "not the stack's passphrase");
+        const refused = spawnSync(process.execPath, ["scripts/built.js", "rollback", "--stack", stack.name, "--yes"], {
+            cwd: REPO_ROOT,
+            env: { ...process.env, ...stack.env, PULUMI_CONFIG_PASSPHRASE_FILE: wrongPassphrase },
+            encoding: "utf8",
+        });
+        fs.rmSync(wrongPassphrase);
+        assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+        assert.match(refused.stdout, /backend: users are on release r2 again[\s\S]*users are back on release r5 \(blue slot\), as before the rollback/);
+        assert.equal((await served()).body.release, "r5");
+        assert.deepEqual(slot("green"), standby);
+
         const result = rollback("--yes");
         assert.equal(result.status, 0, result.stderr + result.stdout.slice(-2000));
         const answer = await served();
@@ -237,8 +254,13 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(answer.headers["x-gatehouse-slot"], "green");
         assert.deepEqual(slot("green"), standby, "the standby was switched to, not restarted");
         assert.match(result.stdout, /release r2 already runs on green .*not restarted/);
-        // Users went back before the engine started: the rollback CLI switched the edge first.
-        assert.match(result.stdout, /backend: users are on release r2 again \(green slot, switched in \d+ ms\)/);
+        // Users went back before the engine started: the rollback CLI switched the edge first, from
+        // the backend's files, before `pulumi stack history` was read (the difference is printed after it),
+        // and the history named the same update.
+        const switchedAt = result.stdout.search(/backend: users are on release r2 again \(green slot, switched in \d+ ms\)/);
+        assert.ok(switchedAt >= 0, result.stdout);
+        assert.ok(switchedAt < result.stdout.indexOf("Roll back from update"), `the switch came after the history read:\n${result.stdout}`);
+        assert.doesNotMatch(result.stdout, /not what the backend's files said|users are switched back after/);
         await agreesInCounts({ release: "r2" });
     });
 

@@ -2,7 +2,7 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { PulumiCommand } from "@pulumi/pulumi/automation";
+import type { PulumiCommand } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
 
 export const PROJECT_DIR = path.join(__dirname, "..", "..");
@@ -39,6 +39,9 @@ export async function provideEngine(options: { quiet?: boolean } = {}): Promise<
         throw new EngineUnavailable(`the Pulumi engine could not be provided (scripts/pulumi-toolchain.sh exited ${result.status ?? result.signal})${said ? `:\n${said}` : "; see above"}`);
     }
     const binDir = result.stdout.trim().split("\n").pop()!;
+    // Loaded here, not at the top: a CLI that needs no engine yet (the rollback's early switch) starts without it.
+    // require, not import(): in the esbuild bundle import() stays an ES module import, which cannot load this directory.
+    const { PulumiCommand } = require("@pulumi/pulumi/automation") as typeof import("@pulumi/pulumi/automation");
     const command = await PulumiCommand.get({ root: path.dirname(binDir) });
     return { binDir, command };
 }

@@ -1,23 +1,27 @@
-import * as fs from "fs";
-import * as path from "path";
+// Plain JavaScript (types in cliBuild.d.ts): scripts/built.js loads it before
+// anything can compile TypeScript, so that an operator's CLI (npm run
+// rollback) starts from its bundle without ts-node's ~0.5 s.
+"use strict";
+const fs = require("fs");
+const path = require("path");
 
 const PROJECT_DIR = path.join(__dirname, "..", "..");
 /** Where the release steps' CLIs are built, relative to the project. */
-export const CLI_BUILD_DIR = ".gatehouse/build";
-const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "demo/server", "demo/routine", "demo/frontend"];
+const CLI_BUILD_DIR = ".gatehouse/build";
+const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "demo/server", "demo/routine", "demo/frontend"];
 
 /**
  * Bundles the CLIs the release steps run (and the demo app) into plain JavaScript (esbuild,
- * ~150 ms, dependencies stay in node_modules). A step then starts in ~0.3 s
+ * ~150 ms, dependencies stay in node_modules). A step then starts in ~0.1 s
  * instead of ~1.1 s under ts-node, which is most of a local release's
  * overhead. Rebuilt only when a source file is newer than the build.
  */
-export function ensureCliBuild(): void {
+function ensureCliBuild() {
     const outDir = path.join(PROJECT_DIR, CLI_BUILD_DIR);
     const stamp = path.join(outDir, ".built-at");
     const newest = newestSource(["components", "scripts", "demo"].map((d) => path.join(PROJECT_DIR, d)));
     if (fs.existsSync(stamp) && Number(fs.readFileSync(stamp, "utf8")) >= newest) return;
-    const esbuild = require("esbuild") as typeof import("esbuild");
+    const esbuild = require("esbuild");
     esbuild.buildSync({
         entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: e.startsWith("demo/") ? `demo-${path.basename(e)}` : path.basename(e) })),
         outdir: outDir,
@@ -31,15 +35,17 @@ export function ensureCliBuild(): void {
     fs.writeFileSync(stamp, String(newest));
 }
 
-function newestSource(dirs: string[]): number {
+function newestSource(dirs) {
     let newest = 0;
-    const walk = (dir: string) => {
+    const walk = (dir) => {
         for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
             const full = path.join(dir, entry.name);
             if (entry.isDirectory()) walk(full);
-            else if (entry.name.endsWith(".ts")) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+            else if (/\.(ts|js)$/.test(entry.name)) newest = Math.max(newest, fs.statSync(full).mtimeMs);
         }
     };
     dirs.forEach(walk);
     return Math.ceil(newest);
 }
+
+module.exports = { CLI_BUILD_DIR, ensureCliBuild };
