@@ -38,7 +38,7 @@ describe("release pipeline resources", () => {
             ["kifu-frontend-gate", ["kifu-frontend-deploy"]],
             ["kifu-switch", ["kifu-release-gate", "kifu-frontend-gate"]],
             ["kifu-bake", ["kifu-switch"]],
-            ["kifu-frontend-switch", ["kifu-switch"]],
+            ["kifu-frontend-switch", ["kifu-release-gate", "kifu-frontend-gate"]],
             ["kifu-frontend-bake", ["kifu-frontend-switch"]],
             ["kifu-promote", ["kifu-bake", "kifu-frontend-bake"]],
         ];

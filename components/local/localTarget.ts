@@ -165,8 +165,8 @@ export class LocalTarget extends pulumi.ComponentResource {
 
     /**
      * After the gates (the backend's, and the frontend's page gate, which runs
-     * beside it): the backend's edge switches to the candidate's slot, then the
-     * frontend's; each switched service is watched for the bake window
+     * beside it): the backend's and the frontend's edges switch to their
+     * candidates' slots; each switched service is watched for the bake window
      * (switched back if it turns unhealthy); then the worker; last, the ledger
      * records the release (only a release that got through all of it is in
      * the ledger). Nothing users see changes before both gates passed.
@@ -205,7 +205,9 @@ export class LocalTarget extends pulumi.ComponentResource {
         }
         const backend = switchAndBake("", services.backend, gates);
         const settled = [backend.settled];
-        if (services.frontend) settled.push(switchAndBake("frontend-", services.frontend, [backend.switched]).settled);
+        // Both edges switch at once: the frontend's gate checked the new page against the backend its edge served
+        // then (the previous one), so no order of the two switches shows users a pair no gate has seen.
+        if (services.frontend) settled.push(switchAndBake("frontend-", services.frontend, gates).settled);
         if (config.services.worker.enabled && config.local.workerCommand) settled.push(this.releaseWorker(name, config, services.databaseUrl, settled));
 
         const ledger = `${this.stateDir}/releases.jsonl`;
