@@ -61,7 +61,7 @@ const ONLY: Record<string, () => Promise<Row[]>> = {
     lint: async () => [await lintHistory()],
     engine: () => engineOverhead(),
     switch: () => rollbackBySwitch(),
-    rollback: async () => [await engineRollback()],
+    rollback: () => engineRollback(),
 };
 
 const HELP: CliHelp = {
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     rows.push(await prodEvaluation());
     rows.push(...(await engineOverhead()));
     rows.push(...(await rollbackBySwitch()));
-    rows.push(await engineRollback());
+    rows.push(...(await engineRollback()));
     const suites = [toolchainCachedRun(), ...testSuiteTimes()];
     const report = render(rows, suites);
     console.log(report);
@@ -529,7 +529,14 @@ async function rollbackBySwitch(): Promise<Row[]> {
  * up`) from its start to the first answer from it. Users on both edges
  * throughout.
  */
-async function engineRollback(): Promise<Row> {
+async function engineRollback(): Promise<Row[]> {
+    const whole: Row = {
+        what: "the whole rollback under the real engine: `npm run rollback -- --stack <s> --yes` started → it exits (history read, config restored, the `pulumi up` that brings the stack along)",
+        gatehouse: [],
+        baseline: [],
+        baselineName: "a full redeploy of that release under the real engine (`pulumi up`, new release id) started → it finished",
+        unit: "ms",
+    };
     const row: Row = {
         what: "users back on the previous release under the real engine: `npm run rollback -- --stack <s> --yes` started → first answer from that release through the edge",
         gatehouse: [],
@@ -561,12 +568,14 @@ async function engineRollback(): Promise<Row> {
             row.gatehouse.push((await firstAnswerFrom(users.loop, users.backend, `a${i}`, t0)) - t0);
             const result = await cli;
             if (result.status !== 0) throw new Error(`npm run rollback failed (${result.status}):\n${result.output.slice(-3000)}`);
+            whole.gatehouse.push(performance.now() - t0);
 
             await stack.set({ release: `a${i}-redeployed` });
             t0 = performance.now();
             const redeploy = up();
             row.baseline.push((await firstAnswerFrom(users.loop, users.backend, `a${i}-redeployed`, t0)) - t0);
             await redeploy;
+            whole.baseline.push(performance.now() - t0);
         }
     } finally {
         await users?.loop.stop();
@@ -577,7 +586,7 @@ async function engineRollback(): Promise<Row> {
         await db.drop();
     }
     row.what += ` — users on both edges throughout: ${users!.loop.failed().length} of ${users!.loop.answers.length} requests failed`;
-    return row;
+    return [row, whole];
 }
 
 /** A child process run to its end without blocking the event loop (the users' loop keeps running). */
@@ -730,14 +739,14 @@ function render(rows: Row[], suites: { what: string; ms?: number; text?: string 
         keptSection("## The engine's first build"),
         "## What is measured",
         "",
-        "- **Whole local release, first app**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate providers run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification, backend and frontend started on their idle slots, the backend's smoke gate (`checks/kifu.smoke.yaml`; klines is `external` and not run on a machine without a route out) and the frontend's page gate, both edges switched, ledger; `bakeSeconds` 0). The Pulumi engine's own overhead is not included here (see the engine rows). The baseline (`scripts/bench/manual-release.sh`) is the checklist as a person's script: pg_dump, psql -f per new file, the checklist's verification queries, the backend stopped and restarted in place (downtime, and users see the new version before any check), then exactly the calls of `checks/kifu.smoke.yaml` with curl (same paths, bodies and expected statuses; klines only where the exchange answers, as the gate decides), then the frontend restarted in place and its page read. No rehearsal, snapshot check or ledger; health polled once a second as a hand-written loop does. A restart in place waits until the old process has exited, as `systemctl restart` does (the backend stand-in takes about 2 s to close its database pool): on a fresh database there is nothing to stop, in the nothing-pending row there is, which is most of the difference between the two baselines.",
-        "- **Whole local release, second app**: the `routine-local` stack the same way (node-pg-migrate in command mode with the rehearsal's round trip on a scratch copy, the schema checks of `checks/routine.schema.yaml`, the API slot, `checks/routine.smoke.yaml`, the switch, the worker started beside the previous one until `worker-check` passes). The baseline (`scripts/bench/manual-release-routine.sh`): pg_dump, `node-pg-migrate up`, the checklist's verification queries (pg_constraint, pg_indexes, information_schema), API and worker restarted in place, `worker-check` polled once a second, /healthz and /readyz twice, the five plan-generation calls. It leaves out the checklist's downgrade/upgrade round trip: a person does it on a staging copy before release day, not in the release; Gatehouse does it in every release, so this row is biased against Gatehouse by the rehearsal's cost (see where the time goes).",
+        "- **Whole local release, first app**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate providers run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification and beside it backend and frontend started on their idle slots, the backend's smoke gate (`checks/kifu.smoke.yaml`; klines is `external` and not run on a machine without a route out) and the frontend's page gate, both edges switched, ledger; `bakeSeconds` 0). The Pulumi engine's own overhead is not included here (see the engine rows). The baseline (`scripts/bench/manual-release.sh`) is the checklist as a person's script: pg_dump, psql -f per new file, the checklist's verification queries, the backend stopped and restarted in place (downtime, and users see the new version before any check), then exactly the calls of `checks/kifu.smoke.yaml` with curl (same paths, bodies and expected statuses; klines only where the exchange answers, as the gate decides), then the frontend restarted in place and its page read. No rehearsal, snapshot check or ledger; health polled once a second as a hand-written loop does. A restart in place waits until the old process has exited, as `systemctl restart` does (the backend stand-in takes about 2 s to close its database pool): on a fresh database there is nothing to stop, in the nothing-pending row there is, which is most of the difference between the two baselines.",
+        "- **Whole local release, second app**: the `routine-local` stack the same way (node-pg-migrate in command mode with the rehearsal's round trip on a scratch copy, the schema checks of `checks/routine.schema.yaml`, the API slot, `checks/routine.smoke.yaml`, the switch, the worker started beside the previous one until `worker-check` passes). The baseline (`scripts/bench/manual-release-routine.sh`) does the migration steps the seed lists, in its order: section 1's dry-run (`node-pg-migrate up --dry-run`, alembic's `upgrade head --sql`), pg_dump, then the GOD-33 checklist: upgrade, the history's continuity (the revision table in order), the constraint and index queries, step 4's `down` one step and `up` again (where the checklist runs it: on the database being released, with no schema comparison), the v2 column queries; then API and worker restarted in place, `worker-check` polled once a second, /healthz and /readyz twice, the five plan-generation calls. Both run the app's migration tool four times (Gatehouse: up, down, up on the scratch copy, up on the database; the script: dry-run, up, down, up); Gatehouse also creates, restores and drops the scratch copy and compares two schema dumps.",
         "- **Time to detect health**: a loopback server turns healthy at a random moment; the gate (intervalMs 250) against a `sleep 1` poll loop.",
         "- **500 migration files**: one `migrate up` process (advisory lock, tracking table, one transaction per file) against one `psql` process per file.",
         "- **`migrate lint` on a 500-file history**: one `migrate lint --dir` process over a generated history (a table every 4 files, then an added column, an index and two typmod relaxations the lint traces back to the table's declaration; every file parsed by libpg-query) against a dry run of the same files with `psql -f` into a scratch database. The dry run proves the files apply to an empty database; the lint says what they would do to a live one. Per file: the median divided by 500, start-up included.",
         "- **Engine overhead**: the `local` stack under the real `pulumi up` (our toolchain: CLI v3.274.1, our Node.js language host, the command-provider stand-in; the program runs transpile-only) against the executing harness running the same commands in-process, each on its own database and ports, one release id after another; `pulumi preview` with nothing pending against one evaluation of the program under mocks.",
         "- **Rollback through the harness**: release a, release b, then back to a (its slots still run it: a switch; nothing to migrate, so no snapshot, rehearsal or verification step, and the gates are skipped for slots promoted before) against deploying the same version anew (a new release id: started on the idle slots, gated, switched). Gate passed → users on the new release: the backend's switch step (it starts once both gates passed; the frontend's switch, the promoted marks and the ledger come after it) against restarting the app in place. Users (`tests/helpers/clientLoop.ts`, a new connection per request, 5 ms apart) ask both edges, backend `/health` and frontend `/`, during all of it.",
-        "- **Users back on the previous release under the real engine**: an `EngineStack` (as tests/engine.test.ts drives it) releases a, then b; `npm run rollback -- --stack <s> --yes` runs as an operator types it (npm, ts-node, reading the stack's history, switching both edges back first, then the `pulumi up` that brings the stack along); the time is from its start to the first answer through the backend's edge carrying a's `x-gatehouse-release`, seen by users polling both edges. The baseline is a full redeploy of a under the same engine (a new release id, `pulumi up`) until the edge serves it. Before the switch, by hand on 2026-11-25: npm, node, ts-node and the CLI's imports (`@pulumi/pulumi/automation`) take ~0.8 s, the toolchain check and the pulumi CLI calls that read the stack's history and config (`stack select`, `stack history --show-secrets`, `config --json`) most of the rest; the switch itself takes tens of ms.",
+        "- **Users back on the previous release under the real engine**: an `EngineStack` (as tests/engine.test.ts drives it) releases a, then b; `npm run rollback -- --stack <s> --yes` runs as an operator types it (npm, node with the CLI's bundle via scripts/built.js, the target update read from the file backend's files, both edges switched back; then `pulumi stack history`, the config restored and the `pulumi up` that brings the stack along); the time is from its start to the first answer through the backend's edge carrying a's `x-gatehouse-release`, seen by users polling both edges. The baseline is a full redeploy of a under the same engine (a new release id, `pulumi up`) until the edge serves it. The next row times both commands to their end: the rollback's update runs no migration, snapshot, rehearsal or gate, but its `pulumi` processes (history, config, up) are most of it.",
         "- **Prod program under mocks**: `runStack(\"prod\")` of the test harness, ~130 resources; the baseline keeps ts-node's source-map stack-trace hook, which Pulumi invokes for every resource's source position.",
         "",
         keptSection("## AWS: promotion and rollback", true),
