@@ -57,7 +57,7 @@ interface Row {
 // BENCH_ONLY=<row> measures that row alone and prints it, leaving BENCHMARKS.md as it is.
 const ONLY: Record<string, () => Promise<Row[]>> = {
     release: async () => [await kifuRelease(true), await kifuRelease(false)],
-    routine: async () => [await routineRelease()],
+    routine: async () => [await routineRelease(true), await routineRelease(false)],
     lint: async () => [await lintHistory()],
     engine: () => engineOverhead(),
     switch: () => rollbackBySwitch(),
@@ -89,7 +89,8 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     rows.push(await kifuRelease(true));
     rows.push(await kifuRelease(false));
-    rows.push(await routineRelease());
+    rows.push(await routineRelease(true));
+    rows.push(await routineRelease(false));
     rows.push(await gateDetection());
     rows.push(await manyMigrations());
     rows.push(await lintHistory());
@@ -227,21 +228,28 @@ async function kifuRelease(freshDb: boolean): Promise<Row> {
 }
 
 /**
- * A whole local release of the second app on a fresh database (snapshot →
- * rehearsal with the round trip → node-pg-migrate → verification → API slot →
- * gate → switch → worker changed over → ledger) vs its checklist scripted by
- * hand. Both use the machine's Redis, each run under its own key prefix.
+ * A whole local release of the second app (snapshot → rehearsal with the
+ * round trip → node-pg-migrate → verification → API slot → gate → switch →
+ * worker changed over → ledger) vs its checklist scripted by hand: on a fresh
+ * database, or as a second release with no new migration (a new app version:
+ * Gatehouse's rehearsal finds the database at the head and is skipped; the
+ * script skips the checklist's round trip, having nothing new to take back).
+ * Both use the machine's Redis, each run under its own key prefix.
  */
-async function routineRelease(): Promise<Row> {
+async function routineRelease(freshDb: boolean): Promise<Row> {
     const row: Row = {
-        what: "second app (routine), whole local release, fresh database (node-pg-migrate 001-003 with the round trip rehearsed, verify, API slot, gate, switch, worker)",
+        what: freshDb
+            ? "second app (routine), whole local release, fresh database (node-pg-migrate 001-003 with the round trip rehearsed, verify, API slot, gate, switch, worker)"
+            : "second app (routine), whole local release, nothing pending (snapshot, the migration command and revision check, verify, API slot, gate, switch, worker)",
         gatehouse: [],
         baseline: [],
-        baselineName: "checklist by hand, scripted as the seed lists its steps (node-pg-migrate up --dry-run, pg_dump, up, the history check, constraint queries, down one step and up again, v2 column queries, API and worker restarted in place, /healthz and /readyz twice, plan generation calls with curl)",
+        baselineName: freshDb
+            ? "checklist by hand, scripted as the seed lists its steps (node-pg-migrate up --dry-run, pg_dump, up, the history check, constraint queries, down one step and up again, v2 column queries, API and worker restarted in place, /healthz and /readyz twice, plan generation calls with curl)"
+            : "the same script with nothing to migrate (dry-run, pg_dump, up, the history check and the queries; no round trip; API and worker restarted in place, the same smoke calls)",
         unit: "ms",
         goals: RELEASE_GOALS,
     };
-    const steps = (STEPS["second app (routine), fresh database"] = [] as StepTime[][]);
+    const steps = (STEPS[freshDb ? "second app (routine), fresh database" : "second app (routine), nothing pending"] = [] as StepTime[][]);
     for (let i = 0; i < TRIALS; i++) {
         const prefix = `gatehouse-bench-${crypto.randomBytes(4).toString("hex")}:`;
         const db = await freshDatabase("bench_routine");
@@ -249,6 +257,7 @@ async function routineRelease(): Promise<Row> {
             const run = await harnessRelease("routine-local", {
                 set: { workerEnv: ["SCHEDULER_INTERVAL_MS=60000", `REDIS_KEY_PREFIX=${prefix}`] },
                 secrets: { localDatabaseUrl: db.url, localRedisUrl: REDIS_URL },
+                previous: freshDb ? undefined : `bench-${i}-previous`,
                 release: `bench-${i}`,
             });
             row.gatehouse.push(run.ms);
@@ -260,14 +269,15 @@ async function routineRelease(): Promise<Row> {
         const manualDb = await freshDatabase("bench_routine_manual");
         const port = await freeStackPorts();
         const work = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-routine-"));
+        const manual = (release: string) =>
+            manualRelease("scripts/bench/manual-release-routine.sh", [manualDb.url, REDIS_URL, String(port), work, release, "demo/routine-pgm", ...ROUTINE_APP], {
+                REDIS_KEY_PREFIX: `${prefix}manual:`,
+                SCHEDULER_INTERVAL_MS: "60000",
+                NOTIFICATION_SEND_CAP: "100",
+            });
         try {
-            row.baseline.push(
-                manualRelease("scripts/bench/manual-release-routine.sh", [manualDb.url, REDIS_URL, String(port), work, `manual-${i}`, "demo/routine-pgm", ...ROUTINE_APP], {
-                    REDIS_KEY_PREFIX: `${prefix}manual:`,
-                    SCHEDULER_INTERVAL_MS: "60000",
-                    NOTIFICATION_SEND_CAP: "100",
-                }),
-            );
+            if (!freshDb) manual(`manual-${i}-previous`);
+            row.baseline.push(manual(`manual-${i}`));
         } finally {
             stopManual(work);
             await manualDb.drop();
@@ -740,7 +750,7 @@ function render(rows: Row[], suites: { what: string; ms?: number; text?: string 
         "## What is measured",
         "",
         "- **Whole local release, first app**: the real program on the `local` stack through the executing test harness (every command resource and the serialized health-gate providers run for real: snapshot with pg_dump + pg_restore --list, rehearsal on a restored scratch copy, one runner process per migration file, schema verification and beside it backend and frontend started on their idle slots, the backend's smoke gate (`checks/kifu.smoke.yaml`; klines is `external` and not run on a machine without a route out) and the frontend's page gate, both edges switched, ledger; `bakeSeconds` 0). The Pulumi engine's own overhead is not included here (see the engine rows). The baseline (`scripts/bench/manual-release.sh`) is the checklist as a person's script: pg_dump, psql -f per new file, the checklist's verification queries, the backend stopped and restarted in place (downtime, and users see the new version before any check), then exactly the calls of `checks/kifu.smoke.yaml` with curl (same paths, bodies and expected statuses; klines only where the exchange answers, as the gate decides), then the frontend restarted in place and its page read. No rehearsal, snapshot check or ledger; health polled once a second as a hand-written loop does. A restart in place waits until the old process has exited, as `systemctl restart` does (the backend stand-in takes about 2 s to close its database pool): on a fresh database there is nothing to stop, in the nothing-pending row there is, which is most of the difference between the two baselines.",
-        "- **Whole local release, second app**: the `routine-local` stack the same way (node-pg-migrate in command mode with the rehearsal's round trip on a scratch copy, the schema checks of `checks/routine.schema.yaml`, the API slot, `checks/routine.smoke.yaml`, the switch, the worker started beside the previous one until `worker-check` passes). The baseline (`scripts/bench/manual-release-routine.sh`) does the migration steps the seed lists, in its order: section 1's dry-run (`node-pg-migrate up --dry-run`, alembic's `upgrade head --sql`), pg_dump, then the GOD-33 checklist: upgrade, the history's continuity (the revision table in order), the constraint and index queries, step 4's `down` one step and `up` again (where the checklist runs it: on the database being released, with no schema comparison), the v2 column queries; then API and worker restarted in place, `worker-check` polled once a second, /healthz and /readyz twice, the five plan-generation calls. Both run the app's migration tool four times (Gatehouse: up, down, up on the scratch copy, up on the database; the script: dry-run, up, down, up); Gatehouse also creates, restores and drops the scratch copy and compares two schema dumps.",
+        "- **Whole local release, second app**: the `routine-local` stack the same way (node-pg-migrate in command mode with the rehearsal's round trip on a scratch copy, the schema checks of `checks/routine.schema.yaml`, the API slot, `checks/routine.smoke.yaml`, the switch, the worker started beside the previous one until `worker-check` passes). The baseline (`scripts/bench/manual-release-routine.sh`) does the migration steps the seed lists, in its order: section 1's dry-run (`node-pg-migrate up --dry-run`, alembic's `upgrade head --sql`), pg_dump, then the GOD-33 checklist: upgrade, the history's continuity (the revision table in order), the constraint and index queries, step 4's `down` one step and `up` again (where the checklist runs it: on the database being released, with no schema comparison), the v2 column queries; then API and worker restarted in place, `worker-check` polled once a second, /healthz and /readyz twice, the five plan-generation calls. Both run the app's migration tool four times (Gatehouse: up, down, up on the scratch copy, up on the database; the script: dry-run, up, down, up); Gatehouse also creates, restores and drops the scratch copy and compares two schema dumps. The nothing-pending row is a second release, a new app version with no new migration: Gatehouse's rehearsal finds the database at the head and is skipped (the migration command still runs once, with its revision check); the script skips step 4, having nothing new to take back, and stops the running API and worker before starting the new ones.",
         "- **Time to detect health**: a loopback server turns healthy at a random moment; the gate (intervalMs 250) against a `sleep 1` poll loop.",
         "- **500 migration files**: one `migrate up` process (advisory lock, tracking table, one transaction per file) against one `psql` process per file.",
         "- **`migrate lint` on a 500-file history**: one `migrate lint --dir` process over a generated history (a table every 4 files, then an added column, an index and two typmod relaxations the lint traces back to the table's declaration; every file parsed by libpg-query) against a dry run of the same files with `psql -f` into a scratch database. The dry run proves the files apply to an empty database; the lint says what they would do to a live one. Per file: the median divided by 500, start-up included.",

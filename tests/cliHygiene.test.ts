@@ -5,7 +5,8 @@ import * as net from "net";
 import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
-import { ENTRY_POINTS, runEntryPoint, runEntryPointAsync } from "./helpers/entryPoints";
+import { ENTRY_POINTS, invocation, runEntryPoint, runEntryPointAsync } from "./helpers/entryPoints";
+import { spawnSync } from "child_process";
 import { adminUrl, freshDatabase, sql } from "./helpers/postgres";
 
 // Every `npm run <cli>` as an operator meets it: --help, a wrong flag, and
@@ -185,6 +186,16 @@ function fixtures(tmp: string): void {
 describe("command-line entry points", function () {
     this.timeout(120_000);
 
+    it("each entry point is tested as package.json starts it", () => {
+        const scripts = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).scripts as Record<string, string>;
+        for (const entry of Object.keys(ENTRY_POINTS).filter((e) => e !== "migrate lint")) {
+            assert.equal(scripts[entry], ["node", ...invocation(entry, [])].join(" "), `npm run ${entry}`);
+        }
+        const usage = runEntryPointWith(["scripts/built.js"]);
+        assert.equal(usage.status, 2, "scripts/built.js without a CLI's name is a usage error");
+        assert.match(usage.stderr, /usage: node scripts\/built\.js <cli>/);
+    });
+
     for (const entry of Object.keys(ENTRY_POINTS)) {
         it(`${entry}: --help prints usage and exits 0; an unknown flag exits 2 with the usage, no stack trace`, () => {
             const help = runEntryPoint(entry, ["--help"]);
@@ -287,3 +298,9 @@ describe("command-line entry points", function () {
         });
     });
 });
+
+/** node with these arguments, from the repository. */
+function runEntryPointWith(args: string[]): { status: number | null; stderr: string } {
+    const result = spawnSync(process.execPath, args, { cwd: path.join(__dirname, ".."), encoding: "utf8" });
+    return { status: result.status, stderr: result.stderr };
+}

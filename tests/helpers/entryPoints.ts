@@ -13,7 +13,8 @@ export const ENTRY_POINTS: Record<string, string[]> = {
     gate: ["scripts/gate.ts"],
     promote: ["scripts/promote.ts"],
     "local-app": ["scripts/local-app.ts"],
-    rollback: ["scripts/rollback.ts"],
+    // From its bundle: an operator waits for its start (scripts/built.js).
+    rollback: ["scripts/built.js", "rollback"],
     "up:local": ["scripts/up-local.ts"],
     "down:local": ["scripts/down-local.ts"],
     bench: ["scripts/bench.ts"],
@@ -25,8 +26,10 @@ export interface CliResult {
     stderr: string;
 }
 
-function invocation(entry: string, args: string[]): string[] {
-    return ["-r", "ts-node/register/transpile-only", ...ENTRY_POINTS[entry], ...args];
+/** node's arguments for an entry point, as its package.json script gives them (TypeScript through ts-node). */
+export function invocation(entry: string, args: string[]): string[] {
+    const start = ENTRY_POINTS[entry];
+    return [...(start[0].endsWith(".ts") ? ["-r", "ts-node/register/transpile-only"] : []), ...start, ...args];
 }
 
 /** Runs an entry point as `npm run` would, DATABASE_URL unset unless given. */
