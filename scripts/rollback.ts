@@ -162,7 +162,7 @@ async function switchUsersBackEarly(stackName: string, workDir: string, to: numb
     const backendUrl = process.env.PULUMI_BACKEND_URL ?? `file://${path.join(STATE_DIR, "state")}`;
     const found = earlyTarget({ backendUrl, workDir, stack: stackName, to });
     if ("unknown" in found) {
-        console.log(`users are switched back after \`pulumi stack history\` is read: ${found.unknown}`);
+        console.log(`no early switch (${found.unknown}): on a local stack users go back once \`pulumi stack history\` is read`);
         return undefined;
     }
     return switchUsersBackFirst(stackName, found.config);
