@@ -5,7 +5,7 @@ import { UsageError, parseCli, required, runCli, stackName as checkedStackName }
 import { CliHelp } from "./lib/flags";
 import * as fs from "fs";
 import * as path from "path";
-import { LOCAL_PROJECT_DIR, PROJECT_DIR, STATE_DIR, engineEnv, provideEngine } from "./lib/engine";
+import { LOCAL_PROJECT_DIR, PROJECT_DIR, backendUrl, engineEnv, provideEngine } from "./lib/engine";
 import { earlyTarget } from "./lib/backendFiles";
 import { LiveSlot, edgeRequest, readEdgeState, readSlotRecord, switchBackToPromoted } from "../components/local/edge";
 
@@ -159,8 +159,7 @@ async function switchUsersBackFirst(stackName: string, config: HistoryEntry["con
  * released), users wait for `pulumi stack history` as before.
  */
 async function switchUsersBackEarly(stackName: string, workDir: string, to: number | undefined): Promise<SwitchedBack | undefined> {
-    const backendUrl = process.env.PULUMI_BACKEND_URL ?? `file://${path.join(STATE_DIR, "state")}`;
-    const found = earlyTarget({ backendUrl, workDir, stack: stackName, to });
+    const found = earlyTarget({ backendUrl: backendUrl(), workDir, stack: stackName, to });
     if ("unknown" in found) {
         console.log(`no early switch (${found.unknown}): on a local stack users go back once \`pulumi stack history\` is read`);
         return undefined;

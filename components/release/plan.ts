@@ -170,8 +170,8 @@ function releaseSteps(config: GatehouseConfig): string[] {
         if (config.services.worker.enabled) out.push(`worker/scheduler (the previous one runs until the new one is healthy${config.services.worker.healthCommand ? ": workerHealthCommand" : ""})`);
     } else {
         const frontend = config.services.frontend.enabled;
-        const beside = steps.expectationsFile ? ", beside the schema verification" : "";
-        out.push(`deploy on the idle slot${frontend ? `s (backend and frontend${beside}; their edges keep serving the live ones)` : ` (${beside.slice(2)}${beside ? "; " : ""}the edge keeps serving the live one)`}`);
+        const beside = steps.expectationsFile ? "beside the schema verification; " : "";
+        out.push(frontend ? `deploy on the idle slots (backend and frontend, ${beside}their edges keep serving the live ones)` : `deploy on the idle slot (${beside}the edge keeps serving the live one)`);
         out.push(frontend ? "health gates on the slots' own addresses (the backend's smoke checks, the frontend's page)" : "health gate on the slot's own address");
         out.push(`edge switch${frontend ? "es, backend and frontend at once" : ""}${steps.bakeSeconds > 0 ? `, each watched for the ${steps.bakeSeconds} s bake window` : ""}`);
         if (config.services.worker.enabled && config.local.workerCommand) out.push(`worker/scheduler (the previous one runs until the new one is alive${config.services.worker.healthCommand ? ": workerHealthCommand" : ""})`);

@@ -53,7 +53,7 @@ export async function provideEngine(options: { quiet?: boolean } = {}): Promise<
  * the network (no update check, no plugin downloads).
  */
 export function engineEnv(engine: Engine, stateDir = STATE_DIR, inherited: NodeJS.ProcessEnv = process.env): Record<string, string> {
-    const backend = inherited.PULUMI_BACKEND_URL ?? `file://${path.join(stateDir, "state")}`;
+    const backend = backendUrl(stateDir, inherited);
     if (backend.startsWith("file://")) fs.mkdirSync(backend.slice("file://".length), { recursive: true });
     const passphrase: Record<string, string> =
         inherited.PULUMI_CONFIG_PASSPHRASE !== undefined || inherited.PULUMI_CONFIG_PASSPHRASE_FILE !== undefined
@@ -72,6 +72,11 @@ export function engineEnv(engine: Engine, stateDir = STATE_DIR, inherited: NodeJ
         // `npm test` type-checks (tsc --noEmit); checking again costs seconds on every preview and up.
         PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     };
+}
+
+/** Where local stacks keep their state: the operator's PULUMI_BACKEND_URL, else a file backend in .gatehouse/state. */
+export function backendUrl(stateDir = STATE_DIR, inherited: NodeJS.ProcessEnv = process.env): string {
+    return inherited.PULUMI_BACKEND_URL ?? `file://${path.join(stateDir, "state")}`;
 }
 
 /** A local passphrase for the local stacks' secrets, created once, readable only by you. */
