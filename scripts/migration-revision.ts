@@ -1,13 +1,15 @@
 // `npm run migration-revision`: command-mode migrations (the app's own tool,
 // e.g. alembic) with the revision read back from the target database itself.
 // Exit codes: 0 done, 1 the migration or the check failed, 2 bad usage.
-import { COMMAND_MIGRATION_OPTIONS, RevisionTable, describeRevision, revisionTableFrom, readRevision, runCommandMigration } from "../components/release/revision";
+import { COMMAND_MIGRATION_OPTIONS, MigrationRevisionError, RevisionTable, describeRevision, revisionTableFrom, readRevision, runCommandMigration } from "../components/release/revision";
+import { SAVED_SCHEMA_TABLE, compareSavedSchema, saveSchema } from "../components/release/schemaCatalog";
 import { UsageError, databaseUrlFrom, parseCli, runCli, usageChecked } from "./lib/cli";
 
 const USAGE = [
     "npm run migration-revision -- run --command <cmd> --head <revision> [--history-command <cmd>] [revision and URL flags]",
     "       npm run migration-revision -- current [--revision-table <t>] [--revision-column <c>] [--database-url <url>]",
     "       npm run migration-revision -- check --head <revision> [--revision-table <t>] [--revision-column <c>] [--database-url <url>]",
+    "       npm run migration-revision -- (schema-save | schema-compare) [--database-url <url>]",
 ].join("\n");
 
 const HELP = `usage: ${USAGE}
@@ -17,6 +19,11 @@ run      records the database's revision, checks the history's continuity (--his
          reads the revision again: fails unless the command exits 0 AND the database is at --head.
 current  prints the database's revision (the checklist's \`alembic current\`, read from the table).
 check    fails unless the database is at --head (AWS: after the migration task).
+schema-save     on a rehearsal's scratch copy after the first upgrade: describes the schema from the catalog
+                and keeps the description in the copy (table public.${SAVED_SCHEMA_TABLE}).
+schema-compare  after the round trip (down one step, upgrade again): fails, naming the first differing
+                lines, unless the schema is described the same as when it was saved. The AWS rehearsal
+                runs both in the runner image, which has no pg_dump.
 
   --command <cmd>           the app's migration command (sh -c), e.g. alembic upgrade head
   --head <revision>         the revision the database must be at afterwards (the stack's migrationHead)
@@ -52,7 +59,9 @@ async function main(args: string[]): Promise<void> {
         return;
     }
     const action = positionals[0];
-    if (!["run", "current", "check"].includes(action ?? "")) throw new UsageError(`${action ? `unknown command ${JSON.stringify(action)}` : "a command is required: run, current or check"}\nusage: ${USAGE}`);
+    if (!["run", "current", "check", "schema-save", "schema-compare"].includes(action ?? "")) {
+        throw new UsageError(`${action ? `unknown command ${JSON.stringify(action)}` : "a command is required: run, current, check, schema-save or schema-compare"}\nusage: ${USAGE}`);
+    }
     const databaseUrl = databaseUrlFrom(values["database-url"], USAGE);
     const where: RevisionTable = usageChecked(() => revisionTableFrom(values), USAGE);
     const need = (value: string | undefined, flag: string) => {
@@ -61,6 +70,21 @@ async function main(args: string[]): Promise<void> {
     };
     const log = (line: string) => console.log(line);
 
+    if (action === "schema-save") {
+        log(`schema after the upgrade described from the catalog (${await saveSchema(databaseUrl)} lines) and kept in public.${SAVED_SCHEMA_TABLE}`);
+        return;
+    }
+    if (action === "schema-compare") {
+        const { lines, difference } = await compareSavedSchema(databaseUrl);
+        if (difference) {
+            throw new MigrationRevisionError(
+                `the round trip (upgrade, one step down, upgrade) leaves the schema different from the schema after the first upgrade, ` +
+                    `so the down step does not undo exactly what its upgrade does (the catalog's description, ${difference}`,
+            );
+        }
+        log(`round trip passed: the schema (${lines} lines from the catalog) is the same as after the first upgrade`);
+        return;
+    }
     if (action === "current") {
         log(`revision (${where.table}.${where.column}): ${describeRevision(await readRevision(databaseUrl, where), where)}`);
         return;

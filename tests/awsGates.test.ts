@@ -64,7 +64,19 @@ describe("AWS rehearsal (routine-prod, stand-in)", () => {
         assert.deepEqual({ publiclyAccessible: restore.publiclyAccessible, deletionProtection: restore.deletionProtection }, { publiclyAccessible: false, deletionProtection: false });
         const onScratch = scratchRuns("r1");
         assert.ok(onScratch.every((t) => t.database === restore.id));
-        assert.match(onScratch[0].command.join(" "), /upgrade head && uv run alembic -c apps\/backend\/alembic.ini downgrade -1 && .*upgrade head/);
+        // The round trip as locally: upgrade; the runner keeps the schema's description; down one step and up
+        // again in the app's image; the runner compares; then the revision check and the schema verification.
+        assert.deepEqual(
+            onScratch.map((t) => t.command.join(" ").replace(/^.*exec "\$@" sh /, "")),
+            [
+                "/bin/sh -c uv run alembic -c apps/backend/alembic.ini history && uv run alembic -c apps/backend/alembic.ini upgrade head",
+                "node --liftoff-only .gatehouse/build/migration-revision.js schema-save",
+                "/bin/sh -c uv run alembic -c apps/backend/alembic.ini downgrade -1 && uv run alembic -c apps/backend/alembic.ini upgrade head",
+                "node --liftoff-only .gatehouse/build/migration-revision.js schema-compare",
+                "node --liftoff-only .gatehouse/build/migration-revision.js check --head 1 --revision-table alembic_version --revision-column version_num",
+                "node --liftoff-only .gatehouse/build/migrate.js verify --expect checks/routine.schema.yaml",
+            ],
+        );
         // The real migration runs once, without the round trip, after the rehearsal.
         assert.equal(liveRuns("r1").filter((t) => t.command.join(" ").includes("downgrade")).length, 0);
         assert.ok(account.taskRuns.indexOf(onScratch[onScratch.length - 1]) < account.taskRuns.indexOf(liveRuns("r1")[0]));
@@ -82,6 +94,16 @@ describe("AWS rehearsal (routine-prod, stand-in)", () => {
         assert.deepEqual(account.deletedInstances, account.restores.map((r) => r.id));
         assert.deepEqual(account.scratchInstances(), []);
         assert.deepEqual({ slot: account.production("/api/x")?.slot, image: tag(account.production("/api/x")?.image) }, { slot: "blue", image: "r1" });
+        assert.equal(tag(account.image("routine-backend-green")), "r1", "the new slot changed before the rehearsal passed");
+    });
+
+    it("a down step that leaves the schema different fails the rehearsal at the comparison, before the real migration", async () => {
+        const restores = account.restores.length;
+        await assert.rejects(up("r2", "green", "r2-forgetful-down", "r1"), /rehearsal of release r2 failed: .*round trip: the schema is the same as after the upgrade.* failed \(exit 1.*The real database was not touched/s);
+        assert.equal(account.restores.length, restores + 1);
+        assert.deepEqual(liveRuns("r2"), [], "a task ran against the real database");
+        assert.equal(account.alembicRevision, 1);
+        assert.deepEqual(account.scratchInstances(), []);
         assert.equal(tag(account.image("routine-backend-green")), "r1", "the new slot changed before the rehearsal passed");
     });
 });

@@ -116,7 +116,7 @@ const CASES: Case[] = [
     { entry: "rehearse", what: "command mode without --head", args: (c) => ["--snapshot", path.join(c.tmp, "garbage.dump"), "--command", "alembic upgrade head", "--database-url", c.db], status: 2, says: /--head is required/ },
 
     // migration-revision
-    { entry: "migration-revision", what: "no command", args: () => [], status: 2, says: /a command is required: run, current or check/ },
+    { entry: "migration-revision", what: "no command", args: () => [], status: 2, says: /a command is required: run, current, check, schema-save or schema-compare/ },
     { entry: "migration-revision", what: "check without --head", args: (c) => ["check", "--database-url", c.db], status: 2, says: /--head is required for check/ },
     { entry: "migration-revision", what: "unreachable host, password in the URL", args: () => ["current", "--database-url", UNREACHABLE_DB], status: 1, says: /cannot use the database postgres:\/\/operator:\*\*\*@127\.0\.0\.1:1/ },
     {

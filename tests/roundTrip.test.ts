@@ -154,6 +154,52 @@ describe("command mode with node-pg-migrate (demo/routine-pgm), real PostgreSQL"
         assert.deepEqual(await scratchCopies(), []);
     });
 
+    it("the AWS runner's comparison from the catalog (migration-revision schema-save, schema-compare) catches the forgetful down step and passes a good one", async () => {
+        // As the AWS rehearsal's tasks run them on the scratch copy: the app's tool up, the runner saves,
+        // the app's tool down and up again, the runner compares. No pg_dump in between.
+        const revisionCli = (action: string) =>
+            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/migration-revision.ts", action], { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url }, encoding: "utf8" });
+        const roundTrip = (dir: string) => {
+            pgmOk(db.url, "up", dir);
+            const saved = revisionCli("schema-save");
+            assert.equal(saved.status, 0, saved.stdout + saved.stderr);
+            assert.match(saved.stdout, /schema after the upgrade described from the catalog \(\d+ lines\) and kept in public\.gatehouse_rehearsal_schema/);
+            pgmOk(db.url, "down", dir);
+            pgmOk(db.url, "up", dir);
+            return revisionCli("schema-compare");
+        };
+        const forgetful = pgmDirWith({ "004_notification_channel.sql": FORGETFUL_004 });
+        const caught = roundTrip(forgetful);
+        assert.equal(caught.status, 1, caught.stdout + caught.stderr);
+        assert.match(caught.stderr, /the round trip \(upgrade, one step down, upgrade\) leaves the schema different .*\(the catalog's description, first difference at line \d+\):/);
+        assert.match(caught.stderr, /after the round trip:\n    index public\.notifications_user_id_idx1 CREATE INDEX notifications_user_id_idx1 ON public\.notifications USING btree \(user_id\)/);
+        assert.ok(!caught.stderr.includes("    at "), "no stack trace");
+
+        const good = pgmDirWith({ "004_notification_channel.sql": FORGETFUL_004.replace("CREATE INDEX ON", "CREATE INDEX ix_notifications_user ON").replace("DROP COLUMN channel;", "DROP COLUMN channel;\nDROP INDEX ix_notifications_user;") });
+        const fresh = await freshDatabase("pgm_catalog");
+        try {
+            pgmOk(fresh.url, "up", good);
+            const save = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/migration-revision.ts", "schema-save", "--database-url", fresh.url], { cwd: ROOT, encoding: "utf8" });
+            assert.equal(save.status, 0, save.stderr);
+            pgmOk(fresh.url, "down", good);
+            pgmOk(fresh.url, "up", good);
+            const passed = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/migration-revision.ts", "schema-compare", "--database-url", fresh.url], { cwd: ROOT, encoding: "utf8" });
+            assert.equal(passed.status, 0, passed.stdout + passed.stderr);
+            assert.match(passed.stdout, /round trip passed: the schema \(\d+ lines from the catalog\) is the same as after the first upgrade/);
+        } finally {
+            await fresh.drop();
+        }
+        // Nothing saved: the comparison refuses rather than passing.
+        const unsaved = await freshDatabase("pgm_unsaved");
+        try {
+            const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/migration-revision.ts", "schema-compare", "--database-url", unsaved.url], { cwd: ROOT, encoding: "utf8" });
+            assert.equal(r.status, 1);
+            assert.match(r.stderr, /no schema was saved in this database/);
+        } finally {
+            await unsaved.drop();
+        }
+    });
+
     it("a down command that does not move the revision back, or moves it two steps, is caught", async () => {
         pgmOk(db.url, "up 2");
         const snapshot = await snapshotOf(db.url);

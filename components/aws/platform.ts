@@ -386,12 +386,22 @@ export class AwsPlatform extends pulumi.ComponentResource {
             const where = ["--revision-table", migrations.revision.table, "--revision-column", migrations.revision.column];
             const script = migrations.historyCommand ? `${migrations.historyCommand} && ${migrations.command}` : migrations.command;
             const check = runnerCommand("migration-revision", ["check", "--head", migrations.head, ...where]);
-            // Where a down command is set the rehearsal also proves the way back: upgrade, downgrade, upgrade, and
-            // the revision check and schema verification after the round trip (the local rehearsal also diffs the schemas).
-            const roundTrip = migrations.downCommand ? ` && ${migrations.downCommand} && ${migrations.command}` : "";
+            // Where a down command is set the rehearsal also proves the way back, as locally: upgrade; the runner keeps
+            // the schema's description (from the catalog: the runner image has no pg_dump); one step down and upgrade
+            // again in the app's image; the runner fails the release unless the schema is described the same; then
+            // the revision check and schema verification after the round trip.
+            const onCopy = (description: string, definition: pulumi.Input<string>, command: string[], urlEnv: string): RehearsalStep => ({ description, taskDefinition: definition, command, urlEnv });
+            const back = migrations.downCommand
+                ? [
+                      onCopy("schema after the upgrade, kept for the round trip", runner!.arn, runnerCommand("migration-revision", ["schema-save"]), "DATABASE_URL"),
+                      onCopy("round trip: one step down, upgrade again", app.arn, ["/bin/sh", "-c", `${migrations.downCommand} && ${migrations.command}`], migrations.databaseUrl.env),
+                      onCopy("round trip: the schema is the same as after the upgrade", runner!.arn, runnerCommand("migration-revision", ["schema-compare"]), "DATABASE_URL"),
+                  ]
+                : [];
             rehearse([
-                { description: `migration command${roundTrip ? " round trip (up, down, up)" : ""}`, taskDefinition: app.arn, command: ["/bin/sh", "-c", script + roundTrip], urlEnv: migrations.databaseUrl.env },
-                { description: `revision check (expected ${migrations.head})`, taskDefinition: runner!.arn, command: check, urlEnv: "DATABASE_URL" },
+                onCopy("migration command", app.arn, ["/bin/sh", "-c", script], migrations.databaseUrl.env),
+                ...back,
+                onCopy(`revision check (expected ${migrations.head})`, runner!.arn, check, "DATABASE_URL"),
             ]);
             previous = [task("revision-before", "reading the revision before migrating", runner!, runnerCommand("migration-revision", ["current", ...where]), [config.release], previous)];
             previous = [task("migrate", `migration command \`${migrations.command}\``, app, ["/bin/sh", "-c", script], [config.release], previous)];

@@ -129,10 +129,19 @@ interface DbContents {
     roles: Map<string, Set<string>>;
     appliedFiles: string[];
     alembicRevision: number;
+    /** Objects down steps left behind (a down that forgets what its upgrade made: the next upgrade makes them again). */
+    leftovers: number;
+    /** What `migration-revision schema-save` kept in this database (the catalog's description, modelled). */
+    savedSchema?: string;
 }
 
 function copyContents(c: DbContents): DbContents {
-    return { roles: new Map([...c.roles].map(([k, v]) => [k, new Set(v)])), appliedFiles: [...c.appliedFiles], alembicRevision: c.alembicRevision };
+    return { roles: new Map([...c.roles].map(([k, v]) => [k, new Set(v)])), appliedFiles: [...c.appliedFiles], alembicRevision: c.alembicRevision, leftovers: c.leftovers, savedSchema: c.savedSchema };
+}
+
+/** The schema as the catalog describes it, modelled: the revision's objects and whatever down steps left behind. */
+function describedSchema(db: DbContents): string {
+    return `revision ${db.alembicRevision}, ${db.leftovers} object(s) left by down steps`;
 }
 
 interface DbInstance {
@@ -175,7 +184,7 @@ export class AwsAccount {
     readonly snapshots = new Set<string>();
     readonly taskRuns: TaskRun[] = [];
     /** The app's database (the stack's RDS instance). */
-    private readonly live: DbContents = { roles: new Map(), appliedFiles: [], alembicRevision: 0 };
+    private readonly live: DbContents = { roles: new Map(), appliedFiles: [], alembicRevision: 0, leftovers: 0 };
     /** Migration files the runner applied to the app's database, in order (runner mode). */
     get appliedFiles(): string[] {
         return this.live.appliedFiles;
@@ -200,6 +209,8 @@ export class AwsAccount {
     alembicHead: (image: string) => number = (image) => Number(/:r(\d+)/.exec(image)?.[1] ?? 0);
     /** Whether an image's alembic migration fails (exit 1, the database unchanged). */
     migrationFails: (image: string) => boolean = (image) => image.includes("bad-migration");
+    /** Whether an image's downgrade forgets something its upgrade creates (an index, say): the round trip leaves it twice. */
+    downgradeForgets: (image: string) => boolean = (image) => image.includes("forgetful-down");
     /** Whether an image answers production traffic with 5xx beyond its slot's alarm threshold (the gate's few requests stay below it). */
     failsUnderLoad: (image: string) => boolean = (image) => image.includes("under-load");
     /** Whether an image's container health check (its CMD-SHELL command) ever passes. */
@@ -578,9 +589,13 @@ export class AwsAccount {
                 if (f.split("_")[0] > baseline && !db.appliedFiles.includes(f)) db.appliedFiles.push(f);
             }
         }
+        // The runner's round-trip comparison (scripts/migration-revision.ts): keep the description, later compare it.
+        if (script.includes("migration-revision.js schema-save")) db.savedSchema = describedSchema(db);
+        if (script.includes("migration-revision.js schema-compare")) return db.savedSchema !== undefined && db.savedSchema === describedSchema(db) ? 0 : 1;
         for (const step of script.match(/upgrade head|downgrade -1/g) ?? []) {
             if (step === "downgrade -1") {
                 db.alembicRevision = Math.max(0, db.alembicRevision - 1);
+                if (this.downgradeForgets(definition.image)) db.leftovers++;
                 continue;
             }
             const head = this.alembicHead(definition.image);
