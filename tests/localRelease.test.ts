@@ -56,13 +56,15 @@ describe("a local release, executed for real", function () {
         // Each step started only after the ones it waits for finished: the deploy to the idle slot
         // runs beside the schema verification, and the gate waits for both.
         const step = (s: string) => {
-            const r = run.registrations.find((reg) => reg.name.endsWith(s) || reg.name.includes(`-${s}-`));
+            const r = run.registrations.find((reg) => reg.name === `kifu-${s}` || reg.name === `kifu-release-${s}` || reg.name.startsWith(`kifu-release-${s}-`));
             assert.ok(r, `no ${s} step registered`);
             return { step: s, start: r.start, end: r.end! };
         };
         const order: [string, string][] = [
             ["rehearsal", "snapshot"], ["migration-001", "rehearsal"], ["migration-020", "migration-001"], ["migration-021", "migration-020"], ["migration-022", "migration-021"],
-            ["verify-schema", "migration-022"], ["deploy", "migration-022"], ["gate", "verify-schema"], ["gate", "deploy"], ["promote", "gate"],
+            ["verify-schema", "migration-022"], ["deploy", "migration-022"], ["frontend-deploy", "migration-022"],
+            // The backend's gate waits for the verification too; the frontend's page gate (no database) for its slot only.
+            ["release-gate", "verify-schema"], ["release-gate", "deploy"], ["frontend-gate", "frontend-deploy"], ["promote", "release-gate"], ["promote", "frontend-gate"],
         ];
         for (const [later, earlier] of order) {
             assert.ok(step(later).start >= step(earlier).end, `${later} started before ${earlier} finished`);

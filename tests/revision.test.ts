@@ -225,7 +225,7 @@ describe("command-mode migrations with a real alembic project (real PostgreSQL)"
             assert.match(help.stdout, /^usage: npm run migration-revision -- run/);
             assert.match(help.stdout, /Example:/);
             for (const [args, said] of [
-                [[], /a command is required: run, current or check/],
+                [[], /a command is required: run, current, check, schema-save or schema-compare/],
                 [["run", "--database-url", db.url, "--head", HEAD], /--command is required for run/],
                 [["check", "--database-url", db.url], /--head is required for check/],
                 [["check", "--head", HEAD], /no database: pass --database-url/],
