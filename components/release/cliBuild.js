@@ -22,16 +22,25 @@ function ensureCliBuild() {
     const newest = newestSource(["components", "scripts", "demo"].map((d) => path.join(PROJECT_DIR, d)));
     if (fs.existsSync(stamp) && Number(fs.readFileSync(stamp, "utf8")) >= newest) return;
     const esbuild = require("esbuild");
-    esbuild.buildSync({
-        entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: e.startsWith("demo/") ? `demo-${path.basename(e)}` : path.basename(e) })),
-        outdir: outDir,
-        bundle: true,
-        platform: "node",
-        target: "node22",
-        format: "cjs",
-        packages: "external",
-        logLevel: "error",
-    });
+    // Built aside, then each file renamed into place: a step or CLI of another stack that starts
+    // meanwhile reads the old bundle or the new one, never half of one.
+    fs.mkdirSync(outDir, { recursive: true });
+    const aside = fs.mkdtempSync(path.join(outDir, ".building-"));
+    try {
+        esbuild.buildSync({
+            entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: e.startsWith("demo/") ? `demo-${path.basename(e)}` : path.basename(e) })),
+            outdir: aside,
+            bundle: true,
+            platform: "node",
+            target: "node22",
+            format: "cjs",
+            packages: "external",
+            logLevel: "error",
+        });
+        for (const file of fs.readdirSync(aside)) fs.renameSync(path.join(aside, file), path.join(outDir, file));
+    } finally {
+        fs.rmSync(aside, { recursive: true, force: true });
+    }
     fs.writeFileSync(stamp, String(newest));
 }
 
