@@ -1,4 +1,5 @@
 import { spawn } from "child_process";
+import { Client } from "pg";
 
 /**
  * A libpq target for pg_dump/pg_restore/psql without the password on the
@@ -54,4 +55,15 @@ export function runTool(tool: string, args: string[], env: NodeJS.ProcessEnv): P
             else reject(new Error(`${tool} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
         });
     });
+}
+
+/** One connection for `use`, closed afterwards whatever happens. */
+export async function withClient<T>(databaseUrl: string, use: (client: Client) => Promise<T>): Promise<T> {
+    const client = new Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+        return await use(client);
+    } finally {
+        await client.end();
+    }
 }

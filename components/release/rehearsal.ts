@@ -1,6 +1,5 @@
 import * as crypto from "crypto";
-import { Client } from "pg";
-import { databaseName, libpqTarget, runTool, urlForDatabase } from "./pgTools";
+import { databaseName, libpqTarget, runTool, urlForDatabase, withClient } from "./pgTools";
 import { compareVersions } from "./migrationFiles";
 import { RunResult, migrateUp, migrationStatus } from "./runner";
 import { ALEMBIC, CommandMigrationOptions, MigrationRevisionError, describeRevision, isAtHead, readRevision, revertOneStep, runCommandMigration } from "./revision";
@@ -148,11 +147,5 @@ export function firstDifference(before: string[], after: string[]): string | und
 }
 
 async function adminQuery(databaseUrl: string, text: string): Promise<void> {
-    const client = new Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-        await client.query(text);
-    } finally {
-        await client.end();
-    }
+    await withClient(databaseUrl, (client) => client.query(text));
 }

@@ -1,4 +1,4 @@
-import { Client } from "pg";
+import { withClient } from "./pgTools";
 import { firstDifference } from "./rehearsal";
 
 // The round trip's schema comparison where pg_dump is not at hand: the AWS
@@ -70,14 +70,4 @@ export async function compareSavedSchema(databaseUrl: string): Promise<{ lines: 
     });
     const now = await describeSchema(databaseUrl);
     return { lines: now.length, difference: firstDifference(saved, now) };
-}
-
-async function withClient<T>(databaseUrl: string, use: (client: Client) => Promise<T>): Promise<T> {
-    const client = new Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-        return await use(client);
-    } finally {
-        await client.end();
-    }
 }

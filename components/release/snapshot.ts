@@ -1,8 +1,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { Client } from "pg";
-import { libpqTarget, redactUrl, runTool } from "./pgTools";
+import { libpqTarget, redactUrl, runTool, withClient } from "./pgTools";
 
 /** What a snapshot is, recorded next to it as `<file>.json`. */
 export interface SnapshotRecord {
@@ -120,15 +119,11 @@ export async function restoreSnapshot(options: { snapshot: string; databaseUrl: 
 }
 
 async function userTableCount(databaseUrl: string): Promise<number> {
-    const client = new Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
+    return withClient(databaseUrl, async (client) => {
         const { rows } = await client.query(
             "SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
                 "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
         );
         return rows[0].n;
-    } finally {
-        await client.end();
-    }
+    });
 }
