@@ -164,8 +164,10 @@ build_from_modules() {
   local sdk_dir
   # Only what the builds need is fetched (go build fetches the rest): the
   # module graph also names versions the proxy refuses, which nothing links.
-  if ! sdk_dir="$(cd "$root/toolchain" && go list -mod=readonly -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3 2>"$cache/modules.log")" || [ -z "$sdk_dir" ] ||
-     ! (cd "$root/toolchain" && go mod download github.com/pulumi/pulumi/sdk/v3 >>"$cache/modules.log" 2>&1); then
+  # Downloaded before it is listed: `go list -m` prints an empty .Dir for a
+  # module not yet in the module cache (every first run on a new machine).
+  if ! (cd "$root/toolchain" && go mod download github.com/pulumi/pulumi/sdk/v3 >"$cache/modules.log" 2>&1) ||
+     ! sdk_dir="$(cd "$root/toolchain" && go list -mod=readonly -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3 2>>"$cache/modules.log")" || [ -z "$sdk_dir" ]; then
     fail "cannot fetch the Pulumi modules from the Go module proxy ($(go env GOPROXY))" \
       "$(grep -m2 -E 'go: |Forbidden|dial|lookup' "$cache/modules.log" || tail -2 "$cache/modules.log")" \
       "fix: allow the Go module proxy, or put a Pulumi CLI v3 distribution on PATH"
