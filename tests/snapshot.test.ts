@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { rehearseMigrations } from "../components/release/rehearsal";
 import { migrateUp } from "../components/release/runner";
+import { pgToolPath } from "../components/release/pgTools";
 import { listSnapshots, restoreSnapshot, takeSnapshot } from "../components/release/snapshot";
 import { shippedMigrationsWith } from "./helpers/migrations";
 import { freshDatabase, sql } from "./helpers/postgres";
@@ -101,3 +102,34 @@ describe("snapshots (real pg_dump / pg_restore)", () => {
 });
 
 // The rehearsal of an app's own migration command (alembic): tests/revision.test.ts.
+
+describe("the PostgreSQL client tools a release runs", () => {
+    const bin = (dir: string, name: string, target?: string) => {
+        const file = path.join(dir, name);
+        if (target) fs.symlinkSync(target, file);
+        else fs.writeFileSync(file, "#!/bin/sh\n", { mode: 0o755 });
+        return file;
+    };
+
+    it("runs Debian's pg_wrapper's only choice directly, and leaves any other pg_dump (or several versions) to PATH", function () {
+        const wrapper = "/usr/share/postgresql-common/pg_wrapper";
+        const versions = fs.existsSync("/usr/lib/postgresql") ? fs.readdirSync("/usr/lib/postgresql").filter((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/pg_dump`)) : [];
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgtools-"));
+        const other = fs.mkdtempSync(path.join(os.tmpdir(), "pgtools-"));
+        try {
+            // Not the wrapper (a distribution's own binary, a Homebrew or EDB install): found on PATH as it is.
+            bin(other, "pg_dump");
+            assert.equal(pgToolPath("pg_dump", other), "pg_dump");
+            assert.equal(pgToolPath("pg_dump", path.join(dir, "nowhere")), "pg_dump");
+            if (!fs.existsSync(wrapper) || versions.length === 0) return this.skip();
+            bin(dir, "pg_dump", wrapper);
+            // pg_wrapper(1): with the connection given as a URL it picks a version; with one installed, that one.
+            assert.equal(pgToolPath("pg_dump", dir), versions.length === 1 ? `/usr/lib/postgresql/${versions[0]}/bin/pg_dump` : "pg_dump");
+            // First match on PATH wins, as for the shell.
+            assert.equal(pgToolPath("pg_dump", [other, dir].join(path.delimiter)), "pg_dump");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+            fs.rmSync(other, { recursive: true, force: true });
+        }
+    });
+});

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RELEASE_ID, RELEASE_ID_RULE } from "./releaseId";
 
 // The typed shape of every key Pulumi.yaml declares. Values arrive already
 // decoded to their declared type; this adds the rules a type cannot say.
@@ -20,9 +21,7 @@ export const configSchema = z.object({
     }),
     target: z.enum(["aws", "local"]),
     environment: z.enum(["production", "staging", "development"]),
-    release: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
-        error: "must be letters, digits, '.', '_' or '-' (at most 63), e.g. 2026-11-22.1",
-    }),
+    release: z.string().regex(RELEASE_ID, { error: RELEASE_ID_RULE }),
 
     backendImage: z.string(),
     backendPort: port,

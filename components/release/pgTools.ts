@@ -1,4 +1,6 @@
 import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import { Client } from "pg";
 
 /**
@@ -39,10 +41,36 @@ export function urlForDatabase(databaseUrl: string, database: string): string {
     return u.toString();
 }
 
+const resolvedTools = new Map<string, string>();
+
+/**
+ * The program to run for a PostgreSQL client tool. On Debian, /usr/bin/pg_dump
+ * (pg_restore, psql) is pg_wrapper, a Perl script that picks a version and
+ * execs /usr/lib/postgresql/<version>/bin/<tool>; starting Perl costs ~30 ms
+ * a call, and a release makes five or more. Where exactly one version is
+ * installed, pg_wrapper can only exec that one (pg_wrapper(1)), so it is run
+ * directly; with several, the choice stays pg_wrapper's.
+ */
+export function pgToolPath(tool: string, searchPath = process.env.PATH ?? ""): string {
+    const key = `${tool}\0${searchPath}`;
+    let resolved = resolvedTools.get(key);
+    if (resolved === undefined) {
+        resolved = tool;
+        const onPath = searchPath.split(path.delimiter).map((dir) => path.join(dir, tool)).find((file) => fs.existsSync(file));
+        const root = "/usr/lib/postgresql";
+        if (onPath && path.basename(fs.realpathSync(onPath)) === "pg_wrapper" && fs.existsSync(root)) {
+            const versions = fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, "bin", tool)));
+            if (versions.length === 1) resolved = path.join(root, versions[0], "bin", tool);
+        }
+        resolvedTools.set(key, resolved);
+    }
+    return resolved;
+}
+
 /** Runs a PostgreSQL client tool; rejects with its stderr when it exits non-zero. */
 export function runTool(tool: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(tool, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(pgToolPath(tool), args, { env, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));

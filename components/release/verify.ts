@@ -2,6 +2,7 @@ import { spawn } from "child_process";
 import * as path from "path";
 import { Client } from "pg";
 import { z } from "zod";
+import { pgToolPath } from "./pgTools";
 import { readYamlFile } from "./yamlFile";
 
 const name = z.string().min(1);
@@ -280,7 +281,7 @@ async function countRows(client: Client, expectations: Expectations, catalog: Ca
  */
 export function countRowsInSnapshot(snapshot: string, schema: string, table: string): Promise<number | null> {
     return new Promise((resolve, reject) => {
-        const child = spawn("pg_restore", ["--data-only", "--schema", schema, "--table", table, "--file", "-", snapshot], { stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(pgToolPath("pg_restore"), ["--data-only", "--schema", schema, "--table", table, "--file", "-", snapshot], { stdio: ["ignore", "pipe", "pipe"] });
         let inCopy = false;
         let sawCopy = false;
         let rows = 0;

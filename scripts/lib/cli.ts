@@ -1,4 +1,5 @@
 import { parseArgs, ParseArgsConfig } from "util";
+import { RELEASE_ID, RELEASE_ID_RULE } from "../../components/config/releaseId";
 import { redactUrl } from "../../components/release/pgTools";
 import { CliHelp, helpText } from "./flags";
 
@@ -87,10 +88,7 @@ export function required(value: string | undefined, flag: string, usage: string)
 
 /** A release id in the form the stack's `release` takes (it names snapshot files and ledger lines). */
 export function releaseId(value: string, usage: string): string {
-    // Loaded here only: zod costs every `migrate up` step ~150 ms at start-up, and the pipeline passes it no --release.
-    const { configSchema } = require("../../components/config/schema") as typeof import("../../components/config/schema");
-    const parsed = configSchema.shape.release.safeParse(value);
-    if (!parsed.success) throw new UsageError(`--release ${JSON.stringify(value)} ${parsed.error.issues[0].message}\nusage: ${usage}`);
+    if (!RELEASE_ID.test(value)) throw new UsageError(`--release ${JSON.stringify(value)} ${RELEASE_ID_RULE}\nusage: ${usage}`);
     return value;
 }
 
