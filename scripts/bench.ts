@@ -150,7 +150,10 @@ async function harnessRelease(stack: string, options: { set?: Record<string, unk
         steps.length = 0;
         began = performance.now();
         await release(options.release);
-        return { ms: performance.now() - began, steps: [...steps] };
+        const ms = performance.now() - began;
+        // BENCH_TRACE=1: every step of every measured release, in start order (where the time goes, one trial at a time).
+        if (process.env.BENCH_TRACE === "1") console.error([`${stack} ${options.release}: ${Math.round(ms)} ms`, ...[...steps].sort((a, b) => a.startMs - b.startMs).map((s) => `  ${String(Math.round(s.startMs)).padStart(5)} +${String(Math.round(s.ms)).padStart(4)}  ${s.name}`)].join("\n"));
+        return { ms, steps: [...steps] };
     } finally {
         stopLocalStack(`.gatehouse/${stackName}`, ROOT);
         fs.rmSync(path.join(ROOT, ".gatehouse", stackName), { recursive: true, force: true });

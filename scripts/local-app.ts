@@ -68,13 +68,13 @@ class Slots {
      * rollback to the standby, or the same release again) is kept as it is;
      * otherwise the idle slot, never the live one, is (re)started.
      */
-    async deploy({ release, fingerprint }: { release: string; fingerprint: string }, command: string, healthPath: string): Promise<SlotRecord> {
+    async deploy({ release, fingerprint }: { release: string; fingerprint: string }, command: string, healthPath: string): Promise<{ record: SlotRecord; started: boolean }> {
         for (const r of this.running().filter((r) => r.release === release && r.fingerprint === fingerprint)) {
             if ((await answersHealthy(`http://127.0.0.1:${r.port}${healthPath}`)).ok) {
                 console.log(`release ${release} already runs on ${r.slot} (port ${r.port}); not restarted`);
                 // The marker the gate reads: this process passed its gate when the release was promoted.
                 if (r.promotedAt) console.log(`${PROMOTED_BEFORE} ${r.promotedAt}`);
-                return r;
+                return { record: r, started: false };
             }
         }
         const live = readEdgeState(this.stateDir).live;
@@ -94,7 +94,7 @@ class Slots {
         fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.pid`), String(record.pid));
         fs.writeFileSync(path.join(this.stateDir, `slot-${slot}.json`), JSON.stringify(record));
         console.log(`started release ${release} on ${slot} (port ${port}, pid ${record.pid}, log ${path.join(this.stateDir, `slot-${slot}.log`)}); the edge still serves ${live ? `${live.slot} (release ${live.release})` : "nothing yet"}`);
-        return record;
+        return { record, started: true };
     }
 
     async stop(slot: SlotName): Promise<void> {
@@ -152,7 +152,7 @@ async function ensureEdge(stateDir: string, port: number): Promise<void> {
     while (Date.now() < deadline) {
         if (await edgeRequest(stateDir, "GET", "/status").then((r) => r.status === 200, () => false)) return;
         if (!alive(child.pid!)) break;
-        await sleep(50);
+        await sleep(10);
     }
     const tail = fs.readFileSync(files.log, "utf8").trim().split("\n").slice(-3).join("\n  ");
     throw new Error(`the edge did not start on port ${port}; its log (${files.log}) ends:\n  ${tail}`);
@@ -183,7 +183,7 @@ async function waitUntilListening(pid: number, port: number, log: string, graceM
             const tail = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n").slice(-5).join("\n  ") : "(no log)";
             throw new Error(`the app exited before it listened on port ${port}; the end of ${log}:\n  ${tail}`);
         }
-        await sleep(50);
+        await sleep(10);
     }
 }
 
@@ -255,8 +255,9 @@ async function releaseWorker(stateDir: string, next: { release: string; fingerpr
 }
 
 /**
- * Alive: the health command exits 0 (tried every 100 ms for 60 s: the release waits on
- * this, and a check is one short process), or without one, the worker is still running after 5 s.
+ * Alive: the health command exits 0 (tried 25 ms after the last try ended, for 60 s: the
+ * release waits on this, and a try is itself a process start of ~0.1 s), or without one, the
+ * worker is still running after 5 s.
  */
 async function untilWorkerAlive(pid: number, healthCommand: string | undefined, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; detail: string }> {
     const deadline = Date.now() + (healthCommand ? 60_000 : 5_000);
@@ -268,7 +269,7 @@ async function untilWorkerAlive(pid: number, healthCommand: string | undefined, 
             if (check.status === 0) return { ok: true, detail: `${healthCommand} exited 0` };
             last = `${healthCommand} exited ${check.status ?? check.signal}: ${`${check.stdout}${check.stderr}`.trim().split("\n").pop() ?? ""}`;
         }
-        await sleep(healthCommand ? 100 : 250);
+        await sleep(healthCommand ? 25 : 250);
     }
     return healthCommand ? { ok: false, detail: `for 60 s ${last}` } : alive(pid) ? { ok: true, detail: "it ran 5 s without exiting" } : { ok: false, detail: "it exited" };
 }
@@ -309,8 +310,18 @@ runCli("local-app", async () => {
         case "deploy": {
             const release = releaseId(required(values.release, "--release", USAGE), USAGE);
             if (!command) throw new UsageError(`deploy needs the app's start command after --\nusage: ${USAGE}`);
-            await ensureEdge(stateDir, port);
-            const record = await slots.deploy({ release, fingerprint: values.fingerprint ?? "" }, command, healthPath);
+            // A stack's first deploy also starts its edge: both are a process start, so they start together.
+            // An edge that cannot start leaves nothing behind: the slot this started is stopped again.
+            const edge = ensureEdge(stateDir, port).then(() => undefined, (err: Error) => err);
+            const { record, started } = await slots.deploy({ release, fingerprint: values.fingerprint ?? "" }, command, healthPath).catch(async (err) => {
+                // The edge's port taken is what the operator must fix first; the app may have failed only for it.
+                throw (await edge) ?? err;
+            });
+            const edgeFailed = await edge;
+            if (edgeFailed) {
+                if (started) await slots.stop(record.slot);
+                throw edgeFailed;
+            }
             // The deploy log: with the ledger of promotions, it tells the release plan when an update returns to an earlier release.
             fs.appendFileSync(path.join(stateDir, "deploys.jsonl"), `${JSON.stringify({ release, slot: record.slot, deployedAt: new Date().toISOString() })}\n`);
             console.log(`http://127.0.0.1:${record.port}`);

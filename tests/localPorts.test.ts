@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
+import { bindable, ensureLocalPostgres } from "../components/local/embeddedPostgres";
 import { ensureCliBuild } from "../components/release/cliBuild";
 import { REPO_ROOT } from "./harness/stackConfig";
 import { freeStackPorts } from "./helpers/ports";
@@ -51,6 +51,28 @@ describe("the local stack's ports, taken by someone else", function () {
             assert.match(result.stderr, new RegExp(`^local-app: port ${edge} is in use by another process, not this stack's edge; stop it or set localAppPort`));
             assert.ok(!fs.existsSync(path.join(stateDir, "edge.pid")), "no edge was started");
         } finally {
+            squatter.close();
+            fs.rmSync(stateDir, { recursive: true, force: true });
+        }
+    });
+
+    it("the edge's port, with an app that starts: deploy fails naming the edge and stops the slot it started", async () => {
+        ensureCliBuild();
+        const edge = await freeStackPorts();
+        const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-ports-"));
+        const squatter = await squat(edge);
+        // The edge and the slot start together (a first deploy); the slot must not outlive the edge's failure.
+        const app = ["node", "-e", "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)"];
+        try {
+            const result = spawnSync("node", [".gatehouse/build/local-app.js", "deploy", "--state-dir", stateDir, "--port", String(edge), "--release", "r1", "--", ...app], { cwd: REPO_ROOT, encoding: "utf8" });
+            assert.equal(result.status, 1, result.stdout + result.stderr);
+            assert.match(result.stderr, new RegExp(`^local-app: port ${edge} is in use by another process, not this stack's edge; stop it or set localAppPort`));
+            assert.match(result.stdout, /started release r1 on blue/, "the slot did start beside the edge");
+            assert.match(result.stdout, /stopped blue \(release r1/);
+            assert.ok(!fs.existsSync(path.join(stateDir, "slot-blue.pid")), "the slot's record is gone");
+            assert.ok(await bindable(edge + 1), "nothing listens on the slot's port any more");
+        } finally {
+            spawnSync("node", [".gatehouse/build/local-app.js", "stop", "--state-dir", stateDir, "--port", String(edge)], { cwd: REPO_ROOT });
             squatter.close();
             fs.rmSync(stateDir, { recursive: true, force: true });
         }
