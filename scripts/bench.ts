@@ -57,7 +57,7 @@ interface Row {
 // BENCH_ONLY=<row> measures that row alone and prints it, leaving BENCHMARKS.md as it is.
 const ONLY: Record<string, () => Promise<Row[]>> = {
     release: async () => [await kifuRelease(true), await kifuRelease(false)],
-    routine: async () => [await routineRelease(true), await routineRelease(false)],
+    routine: async () => [...(await routineRelease(true)), ...(await routineRelease(false))],
     lint: async () => [await lintHistory()],
     engine: () => engineOverhead(),
     switch: () => rollbackBySwitch(),
@@ -89,8 +89,8 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     rows.push(await kifuRelease(true));
     rows.push(await kifuRelease(false));
-    rows.push(await routineRelease(true));
-    rows.push(await routineRelease(false));
+    rows.push(...(await routineRelease(true)));
+    rows.push(...(await routineRelease(false)));
     rows.push(await gateDetection());
     rows.push(await manyMigrations());
     rows.push(await lintHistory());
@@ -239,7 +239,7 @@ async function kifuRelease(freshDb: boolean): Promise<Row> {
  * script skips the checklist's round trip, having nothing new to take back).
  * Both use the machine's Redis, each run under its own key prefix.
  */
-async function routineRelease(freshDb: boolean): Promise<Row> {
+async function routineRelease(freshDb: boolean): Promise<Row[]> {
     const row: Row = {
         what: freshDb
             ? "second app (routine), whole local release, fresh database (node-pg-migrate 001-003 with the round trip rehearsed, verify, API slot, gate, switch, worker)"
@@ -251,6 +251,14 @@ async function routineRelease(freshDb: boolean): Promise<Row> {
             : "the same script with nothing to migrate (dry-run, pg_dump, up, the history check and the queries; no round trip; API and worker restarted in place, the same smoke calls)",
         unit: "ms",
         goals: RELEASE_GOALS,
+    };
+    // The floor: the same script against only the programs a release must run, back to back, in the same trials.
+    const floor: Row = {
+        what: "second app (routine), fresh database: **the floor**, only the programs the release must run, back to back with no Gatehouse process between them (pg_dump and its check, the scratch copy's createdb, restore, node-pg-migrate up, down, up, two schema dumps and dropdb, up on the database, the API started until /readyz answers, the smoke calls, the worker started until worker-check passes): the most any tool doing these steps could reach against the script",
+        gatehouse: [],
+        baseline: row.baseline,
+        baselineName: "the hand-run script of the row above (the same trials)",
+        unit: "ms",
     };
     const steps = (STEPS[freshDb ? "second app (routine), fresh database" : "second app (routine), nothing pending"] = [] as StepTime[][]);
     for (let i = 0; i < TRIALS; i++) {
@@ -286,8 +294,27 @@ async function routineRelease(freshDb: boolean): Promise<Row> {
             await manualDb.drop();
             dropRedisKeys(prefix);
         }
+        if (freshDb) floor.gatehouse.push(await routineFloor(prefix, i));
     }
-    return row;
+    return freshDb ? [row, floor] : [row];
+}
+
+/** scripts/bench/floor-release-routine.sh once, on its own database, ports and Redis prefix. */
+async function routineFloor(prefix: string, trial: number): Promise<number> {
+    const db = await freshDatabase("bench_routine_floor");
+    const port = await freeStackPorts();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "gh-bench-floor-"));
+    try {
+        return manualRelease("scripts/bench/floor-release-routine.sh", [db.url, REDIS_URL, String(port), work, `floor-${trial}`, "demo/routine-pgm", ...ROUTINE_APP], {
+            REDIS_KEY_PREFIX: `${prefix}floor:`,
+            SCHEDULER_INTERVAL_MS: "60000",
+            NOTIFICATION_SEND_CAP: "100",
+        });
+    } finally {
+        stopManual(work);
+        await db.drop();
+        dropRedisKeys(prefix);
+    }
 }
 
 /** Removes the keys a run wrote under its prefix in the machine's Redis. */
