@@ -8,10 +8,11 @@ const path = require("path");
 const PROJECT_DIR = path.join(__dirname, "..", "..");
 /** Where the release steps' CLIs are built, relative to the project. */
 const CLI_BUILD_DIR = ".gatehouse/build";
-const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "demo/server", "demo/routine", "demo/frontend"];
+// "index" is the Pulumi program itself, built as program.js (scripts/program.js runs it).
+const ENTRY_POINTS = ["index", "scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "demo/server", "demo/routine", "demo/frontend"];
 
 /**
- * Bundles the CLIs the release steps run (and the demo app) into plain JavaScript (esbuild,
+ * Bundles the CLIs the release steps run, the program (scripts/program.js) and the demo apps into plain JavaScript (esbuild,
  * ~150 ms, dependencies stay in node_modules). A step then starts in ~0.1 s
  * instead of ~1.1 s under ts-node, which is most of a local release's
  * overhead. Rebuilt only when a source file is newer than the build.
@@ -19,7 +20,7 @@ const ENTRY_POINTS = ["scripts/migrate", "scripts/snapshot", "scripts/restore", 
 function ensureCliBuild() {
     const outDir = path.join(PROJECT_DIR, CLI_BUILD_DIR);
     const stamp = path.join(outDir, ".built-at");
-    const newest = newestSource(["components", "scripts", "demo"].map((d) => path.join(PROJECT_DIR, d)));
+    const newest = newestSource(["index.ts", "components", "scripts", "demo"].map((d) => path.join(PROJECT_DIR, d)));
     if (fs.existsSync(stamp) && Number(fs.readFileSync(stamp, "utf8")) >= newest) return;
     const esbuild = require("esbuild");
     // Built aside, then each file renamed into place: a step or CLI of another stack that starts
@@ -28,7 +29,7 @@ function ensureCliBuild() {
     const aside = fs.mkdtempSync(path.join(outDir, ".building-"));
     try {
         esbuild.buildSync({
-            entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: e.startsWith("demo/") ? `demo-${path.basename(e)}` : path.basename(e) })),
+            entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: outName(e) })),
             outdir: aside,
             bundle: true,
             platform: "node",
@@ -44,16 +45,22 @@ function ensureCliBuild() {
     fs.writeFileSync(stamp, String(newest));
 }
 
-function newestSource(dirs) {
+function outName(entry) {
+    if (entry === "index") return "program";
+    return entry.startsWith("demo/") ? `demo-${path.basename(entry)}` : path.basename(entry);
+}
+
+function newestSource(paths) {
     let newest = 0;
     const walk = (dir) => {
+        if (!fs.statSync(dir).isDirectory()) return void (newest = Math.max(newest, fs.statSync(dir).mtimeMs));
         for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
             const full = path.join(dir, entry.name);
             if (entry.isDirectory()) walk(full);
             else if (/\.(ts|js)$/.test(entry.name)) newest = Math.max(newest, fs.statSync(full).mtimeMs);
         }
     };
-    dirs.forEach(walk);
+    paths.forEach(walk);
     return Math.ceil(newest);
 }
 

@@ -68,8 +68,8 @@ export function engineEnv(engine: Engine, stateDir = STATE_DIR, inherited: NodeJ
         // Resource providers come from the plugin cache at the version the
         // program asks for, not from whatever binary of that name is on PATH.
         PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
-        // ts-node without type-checking when the engine starts the program:
-        // `npm test` type-checks (tsc --noEmit); checking again costs seconds on every preview and up.
+        // ts-node without type-checking for what the engine still runs as TypeScript (the policy pack; the
+        // program runs from its bundle, scripts/program.js): `npm test` type-checks (tsc --noEmit).
         PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     };
 }
