@@ -3,13 +3,14 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { invocation } from "./helpers/entryPoints";
 
 describe("npm run up:local", function () {
     this.timeout(60_000);
 
     it("where the engine cannot be provided (no Pulumi on PATH, no cache, no Go), says what is missing and exits 1", () => {
         const home = fs.mkdtempSync(path.join(os.tmpdir(), "gh-home-"));
-        const result = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/up-local.ts"], {
+        const result = spawnSync(process.execPath, invocation("up:local", []), {
             cwd: path.join(__dirname, ".."),
             // The machine's Go lives in /usr/local/go/bin: left off PATH here.
             env: {

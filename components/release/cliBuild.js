@@ -9,7 +9,7 @@ const PROJECT_DIR = path.join(__dirname, "..", "..");
 /** Where the release steps' CLIs are built, relative to the project. */
 const CLI_BUILD_DIR = ".gatehouse/build";
 // "index" is the Pulumi program itself, built as program.js (scripts/program.js runs it).
-const ENTRY_POINTS = ["index", "scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "demo/server", "demo/routine", "demo/frontend"];
+const ENTRY_POINTS = ["index", "scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "scripts/up-local", "scripts/down-local", "demo/server", "demo/routine", "demo/frontend"];
 
 /**
  * Bundles the CLIs the release steps run, the program (scripts/program.js) and the demo apps into plain JavaScript (esbuild,

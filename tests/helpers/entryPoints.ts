@@ -13,10 +13,10 @@ export const ENTRY_POINTS: Record<string, string[]> = {
     gate: ["scripts/gate.ts"],
     promote: ["scripts/promote.ts"],
     "local-app": ["scripts/local-app.ts"],
-    // From its bundle: an operator waits for its start (scripts/built.js).
+    // From their bundles: an operator waits for their start (scripts/built.js).
     rollback: ["scripts/built.js", "rollback"],
-    "up:local": ["scripts/up-local.ts"],
-    "down:local": ["scripts/down-local.ts"],
+    "up:local": ["scripts/built.js", "up-local"],
+    "down:local": ["scripts/built.js", "down-local"],
     bench: ["scripts/bench.ts"],
 };
 
