@@ -1,4 +1,4 @@
-# What both hand-run checklists (manual-release*.sh) do the same way, as a
+# What the hand-run checklists (manual-release*.sh) and the floor (floor-release-routine.sh) do the same way, as a
 # person's shell would: curl with an expected status, a JSON field picked out
 # with sed, a process restarted in place, a `sleep 1` poll until it answers.
 
@@ -29,3 +29,15 @@ restart_in_place() {
 
 # wait_for <url>: until it answers 2xx, polled once a second as a hand-written loop does.
 wait_for() { until curl -sf -o /dev/null "$1"; do sleep 1; done; }
+
+# routine_plan_calls <base-url> <user>: the plan-generation calls of checks/routine.smoke.yaml, call by call
+# (201, the same user and date 409, an empty plan_source or source 400, source normalised to llm).
+routine_plan_calls() {
+  local base="$1" user="$2"
+  plan() { call "$1" -X POST "$base/plans/generate" -H 'Content-Type: application/json' -d "$2"; }
+  plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"source":"rule"'
+  plan 409 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"code":"conflict"'
+  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-02\",\"plan_source\":\"\"}" | grep -q '"code":"validation"'
+  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-03\",\"source\":\"\"}" | grep -q '"code":"validation"'
+  plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-04\",\"source\":\" LLM \"}" | grep -q '"source":"llm"'
+}

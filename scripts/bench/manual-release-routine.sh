@@ -47,14 +47,8 @@ wait_for "$base/healthz"
 until "${app[@]}" worker-check > /dev/null; do sleep 1; done
 
 # checks/routine.smoke.yaml, call by call.
-user="manual-smoke-$RANDOM$RANDOM"
-plan() { call "$1" -X POST "$base/plans/generate" -H 'Content-Type: application/json' -d "$2"; }
 call 200 "$base/healthz" > /dev/null
 call 200 "$base/healthz" > /dev/null
 call 200 "$base/readyz" | grep -q '"database":"ok"'
 call 200 "$base/readyz" | grep -q '"database":"ok"'
-plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"source":"rule"'
-plan 409 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"code":"conflict"'
-plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-02\",\"plan_source\":\"\"}" | grep -q '"code":"validation"'
-plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-03\",\"source\":\"\"}" | grep -q '"code":"validation"'
-plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-04\",\"source\":\" LLM \"}" | grep -q '"source":"llm"'
+routine_plan_calls "$base" "manual-smoke-$RANDOM$RANDOM"
