@@ -2,7 +2,9 @@
 // bodies, strings with semicolons, nested comments and E'' escapes all behave
 // exactly as they do in the server, which a hand-written splitter would only
 // approximate.
-const pgQuery = require("libpg-query") as { loadModule(): Promise<void>; parseSync(sql: string): any };
+type PgQuery = { loadModule(): Promise<void>; parseSync(sql: string): any };
+// Required on first use: the command-mode steps (rehearse, migration-revision) load this module and never parse SQL.
+let pgQuery: PgQuery | undefined;
 
 export interface SqlStatement {
     /** The statement as written, leading comments included, without its `;`. */
@@ -21,6 +23,7 @@ let loaded: Promise<void> | undefined;
 
 /** Loads the parser once per process (~40 ms). */
 export function loadSqlParser(): Promise<void> {
+    pgQuery ??= require("libpg-query") as PgQuery;
     loaded ??= pgQuery.loadModule();
     return loaded;
 }
@@ -34,6 +37,7 @@ export async function parseSql(sql: string): Promise<SqlStatement[] | { error: s
 /** As parseSql; the parser must already be loaded (loadSqlParser). */
 export function splitStatements(sql: string): SqlStatement[] | { error: string; line: number } {
     const bytes = Buffer.from(sql, "utf8");
+    if (!pgQuery) throw new Error("splitStatements before loadSqlParser: the SQL parser is not loaded");
     let tree: any;
     try {
         tree = pgQuery.parseSync(sql);
