@@ -209,8 +209,10 @@ async function kifuRelease(freshDb: boolean): Promise<Row> {
         const db = await freshDatabase("bench_release");
         try {
             const run = await harnessRelease("local", { secrets: { localDatabaseUrl: db.url }, previous: freshDb ? undefined : `bench-${i}-previous`, release: `bench-${i}` });
-            if (keep) row.gatehouse.push(run.ms);
-            if (keep) steps.push(run.steps);
+            if (keep) {
+                row.gatehouse.push(run.ms);
+                steps.push(run.steps);
+            }
         } finally {
             await db.drop();
         }
@@ -274,8 +276,10 @@ async function routineRelease(freshDb: boolean): Promise<Row[]> {
                 previous: freshDb ? undefined : `bench-${i}-previous`,
                 release: `bench-${i}`,
             });
-            if (keep) row.gatehouse.push(run.ms);
-            if (keep) steps.push(run.steps);
+            if (keep) {
+                row.gatehouse.push(run.ms);
+                steps.push(run.steps);
+            }
         } finally {
             await db.drop();
         }
