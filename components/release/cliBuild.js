@@ -53,14 +53,18 @@ function outName(entry) {
 function newestSource(paths) {
     let newest = 0;
     const walk = (dir) => {
-        if (!fs.statSync(dir).isDirectory()) return void (newest = Math.max(newest, fs.statSync(dir).mtimeMs));
         for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
             const full = path.join(dir, entry.name);
             if (entry.isDirectory()) walk(full);
             else if (/\.(ts|js)$/.test(entry.name)) newest = Math.max(newest, fs.statSync(full).mtimeMs);
         }
     };
-    paths.forEach(walk);
+    // A directory is walked; a file given by name (index.ts) counts itself.
+    for (const p of paths) {
+        const stat = fs.statSync(p);
+        if (stat.isDirectory()) walk(p);
+        else newest = Math.max(newest, stat.mtimeMs);
+    }
     return Math.ceil(newest);
 }
 
