@@ -111,4 +111,15 @@ describe("release pipeline resources", () => {
             return true;
         });
     });
+
+    it("releases the worker after the gate: beside the switch without a bake window, after the bake window with one", async () => {
+        const waitsFor = (run: Awaited<ReturnType<typeof runStack>>, name: string) =>
+            run.get(COMMAND, "routine-worker").options.dependencies.some((urn) => urn.endsWith(`::${name}`));
+        const noBake = await runStack("routine-local", { set: { bakeSeconds: 0 }, secrets: { localRedisUrl: "redis://127.0.0.1:6379" } });
+        assert.ok(waitsFor(noBake, "routine-release-gate"), "the worker waits for the gate");
+        assert.ok(!waitsFor(noBake, "routine-switch"), "without a bake window the worker starts beside the switch");
+        const baked = await runStack("routine-local", { set: { bakeSeconds: 30 }, secrets: { localRedisUrl: "redis://127.0.0.1:6379" } });
+        assert.ok(waitsFor(baked, "routine-bake"), "the worker waits for the bake window, which can still switch users back");
+        assert.ok(baked.get(COMMAND, "routine-promote").options.dependencies.some((urn) => urn.endsWith("::routine-worker")), "the ledger records the release after the worker");
+    });
 });

@@ -208,7 +208,11 @@ export class LocalTarget extends pulumi.ComponentResource {
         // Both edges switch at once: the frontend's gate checked the new page against the backend its edge served
         // then (the previous one), so no order of the two switches shows users a pair no gate has seen.
         if (services.frontend) settled.push(switchAndBake("frontend-", services.frontend, gates).settled);
-        if (config.services.worker.enabled && config.local.workerCommand) settled.push(this.releaseWorker(name, config, services.databaseUrl, settled));
+        // The worker waits for whatever can still send users back to the previous release: the gates and, where
+        // there is one, the bake window. Without a bake window nothing after the gates can, so it starts beside the
+        // switches (a switch fails only when the candidate died after its gate; the release then fails either way).
+        const workerAfter = bakeSeconds > 0 ? [...settled] : gates;
+        if (config.services.worker.enabled && config.local.workerCommand) settled.push(this.releaseWorker(name, config, services.databaseUrl, workerAfter));
 
         const ledger = `${this.stateDir}/releases.jsonl`;
         const promoteCommand = config.local.promoteCommand ? ` -- ${config.local.promoteCommand}` : "";
@@ -218,7 +222,7 @@ export class LocalTarget extends pulumi.ComponentResource {
     }
 
     /**
-     * The worker/scheduler, released once the new version serves users: it
+     * The worker/scheduler, released after the gates (and the bake window): it
      * starts beside the previous worker, which keeps running until the new
      * one shows it is alive (workerHealthCommand), as on AWS.
      */
