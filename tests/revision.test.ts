@@ -5,7 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { databaseUrlForApp } from "../components/config/databaseUrl";
 import { rehearseCommand } from "../components/release/rehearsal";
-import { MigrationRevisionError, checkHistory, commandEnv, parseHistory, readRevision, runCommandMigration } from "../components/release/revision";
+import { MigrationRevisionError, RevisionReader, checkHistory, commandEnv, parseHistory, readRevision, runCommandMigration } from "../components/release/revision";
 import { takeSnapshot } from "../components/release/snapshot";
 import { readExpectations, verifySchema } from "../components/release/verify";
 import { alembicOrSkip, alembicProject } from "./helpers/alembic";
@@ -245,3 +245,44 @@ function spawnOk(command: string): void {
     const r = spawnSync("/bin/sh", ["-c", command], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
 }
+
+describe("the revision reader (real PostgreSQL)", () => {
+    let db: Awaited<ReturnType<typeof freshDatabase>>;
+    beforeEach(async () => {
+        db = await freshDatabase("reader");
+    });
+    afterEach(async () => {
+        await db?.drop();
+    });
+    const readers = async () => (await sql(db.url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'gatehouse-revision'")).map((r) => r.pid);
+
+    it("reads over one kept connection, opens a new one after the server closed it, and holds none once closed", async () => {
+        const reader = new RevisionReader(db.url, { table: "pgmigrations", column: "name" });
+        assert.equal(await reader.current(), undefined, "no table yet: never migrated");
+        await sql(db.url, "CREATE TABLE pgmigrations (id serial PRIMARY KEY, name text NOT NULL); INSERT INTO pgmigrations (name) VALUES ('001_a'), ('002_b')");
+        assert.deepEqual(await reader.state(), { current: ["002_b"], applied: ["001_a", "002_b"] });
+        assert.deepEqual(await reader.current(), ["002_b"]);
+        const [pid, ...more] = await readers();
+        assert.ok(pid && more.length === 0, "three reads, one connection");
+
+        // What DROP DATABASE ... WITH (FORCE) does to it: the next read connects again.
+        await sql(db.url, "SELECT pg_terminate_backend($1)", [pid]);
+        await new Promise((r) => setTimeout(r, 50));
+        await sql(db.url, "INSERT INTO pgmigrations (name) VALUES ('003_c')");
+        assert.deepEqual(await reader.current(), ["003_c"]);
+        assert.equal((await readers()).length, 1);
+
+        await reader.close();
+        assert.deepEqual(await readers(), []);
+    });
+
+    it("a run given a reader of another database refuses before running anything", async () => {
+        const reader = new RevisionReader(db.url.replace(/\/[^/?]+(\?|$)/, "/postgres$1"), { table: "pgmigrations", column: "name" });
+        await assert.rejects(
+            runCommandMigration({ databaseUrl: db.url, command: "touch /tmp/gatehouse-must-not-run", head: "h", revision: { table: "pgmigrations", column: "name" }, reader }),
+            /the revision reader reads another database or table than the one being migrated/,
+        );
+        assert.ok(!fs.existsSync("/tmp/gatehouse-must-not-run"));
+        await reader.close();
+    });
+});

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import { databaseName, libpqTarget, runTool, urlForDatabase, withClient } from "./pgTools";
 import { compareVersions } from "./migrationFiles";
 import { RunResult, migrateUp, migrationStatus } from "./runner";
-import { ALEMBIC, CommandMigrationOptions, MigrationRevisionError, describeRevision, isAtHead, readRevision, revertOneStep, runCommandMigration } from "./revision";
+import { ALEMBIC, CommandMigrationOptions, MigrationRevisionError, RevisionReader, describeRevision, isAtHead, readRevision, revertOneStep, runCommandMigration } from "./revision";
 import { restoreSnapshot } from "./snapshot";
 
 /**
@@ -69,9 +69,15 @@ export async function rehearseCommand(options: { snapshot: string; downCommand?:
     }
     return withScratchCopy(options.databaseUrl, snapshot, async (scratchUrl) => {
         const started = Date.now();
-        await runCommandMigration({ ...migration, databaseUrl: scratchUrl });
-        options.log?.(`rehearsal: the migration command brings a copy of the release snapshot to ${options.head}`);
-        if (downCommand) await roundTrip({ ...migration, databaseUrl: scratchUrl, downCommand }, started);
+        // One connection to the copy for every revision read of the upgrade and the round trip.
+        const reader = new RevisionReader(scratchUrl, options.revision ?? ALEMBIC);
+        try {
+            await runCommandMigration({ ...migration, databaseUrl: scratchUrl, reader });
+            options.log?.(`rehearsal: the migration command brings a copy of the release snapshot to ${options.head}`);
+            if (downCommand) await roundTrip({ ...migration, databaseUrl: scratchUrl, downCommand, reader }, started);
+        } finally {
+            await reader.close();
+        }
     });
 }
 
