@@ -1,8 +1,11 @@
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, readConfig, readProjectFile, validateConfig } from "../components/config";
 import { configSchema } from "../components/config/schema";
+import { parseYamlFile } from "../components/config/yamlCache";
 import { findSecretLeaks } from "./harness/mocks";
 import { prepareStack, runStack } from "./harness/program";
 import { loadStackConfig } from "./harness/stackConfig";
@@ -203,5 +206,19 @@ describe("configuration", () => {
         assert.deepEqual(problems.map((p) => [p.key, p.fix]), [
             ["OPENAI_API_KEY", "pulumi config set --stack routine-prod --secret OPENAI_API_KEY <value>"],
         ]);
+    });
+});
+
+describe("YAML files parsed once per content", () => {
+    it("serves an edited file fresh, and each caller its own copy", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-yaml-"));
+        const file = path.join(dir, "spec.yaml");
+        fs.writeFileSync(file, "checks:\n  - name: health\n");
+        const first = parseYamlFile(file) as { checks: { name: string }[] };
+        first.checks.push({ name: "changed by a caller" });
+        assert.deepEqual(parseYamlFile(file), { checks: [{ name: "health" }] }, "a caller's change does not reach the next one");
+        // Same size, written within the same millisecond: only the content tells them apart.
+        fs.writeFileSync(file, "checks:\n  - name: healtH\n");
+        assert.deepEqual(parseYamlFile(file), { checks: [{ name: "healtH" }] });
     });
 });

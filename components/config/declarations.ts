@@ -1,6 +1,5 @@
-import * as fs from "fs";
 import * as path from "path";
-import * as YAML from "yaml";
+import { parseYamlFile } from "./yamlCache";
 
 /** The project file, next to index.ts. */
 export const PROJECT_FILE = path.join(__dirname, "..", "..", "Pulumi.yaml");
@@ -22,7 +21,7 @@ export interface ProjectFile {
 
 /** Reads Pulumi.yaml: the project name and its declared config keys. */
 export function readProjectFile(file: string = PROJECT_FILE): ProjectFile {
-    const doc = YAML.parse(fs.readFileSync(file, "utf8"));
+    const doc = parseYamlFile(file) as { name: string; config?: Record<string, any> };
     const declarations: Record<string, KeyDeclaration> = {};
     for (const [key, decl] of Object.entries<any>(doc.config ?? {})) {
         declarations[key] = {

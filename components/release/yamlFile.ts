@@ -1,6 +1,5 @@
-import * as fs from "fs";
-import * as YAML from "yaml";
 import { z } from "zod";
+import { parseYamlFile } from "../config/yamlCache";
 
 /**
  * Reads a YAML file and checks it against a schema; every mistake is named by
@@ -9,7 +8,7 @@ import { z } from "zod";
 export function readYamlFile<S extends z.ZodType>(file: string, schema: S, what: string, extraChecks: (value: z.infer<S>) => string[] = () => []): z.infer<S> {
     let doc: unknown;
     try {
-        doc = YAML.parse(fs.readFileSync(file, "utf8"));
+        doc = parseYamlFile(file);
     } catch (err: any) {
         throw new Error(`${file}: ${err.message}`);
     }

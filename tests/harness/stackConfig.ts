@@ -1,8 +1,7 @@
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as path from "path";
-import * as YAML from "yaml";
 import { readProjectFile, secretsNamedByStackFile } from "../../components/config";
+import { parseYamlFile } from "../../components/config/yamlCache";
 
 export const REPO_ROOT = path.join(__dirname, "..", "..");
 
@@ -39,7 +38,7 @@ export interface LoadedStack {
 export function loadStackConfig(stack: string, options: StackConfigOptions = {}): LoadedStack {
     const project = readProjectFile(path.join(REPO_ROOT, "Pulumi.yaml"));
     const stackFile = path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
-    const raw: Record<string, unknown> = { ...(YAML.parse(fs.readFileSync(stackFile, "utf8"))?.config ?? {}) };
+    const raw: Record<string, unknown> = { ...((parseYamlFile(stackFile) as { config?: Record<string, unknown> } | null)?.config ?? {}) };
     const prefix = `${project.name}:`;
     const full = (key: string) => (key.includes(":") ? key : prefix + key);
 
