@@ -36,16 +36,29 @@ install_if_changed() {
     echo "$want" > "$stamp"
   fi
 }
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+lock() {
   mkdir -p .gatehouse
   if command -v flock >/dev/null; then
     exec 9>.gatehouse/npm-ci.lock
     flock 9
-    install_if_changed
-    exec 9>&-
-  else
-    install_if_changed
   fi
+}
+
+# An install given as the command (`scripts/node22.sh npm ci`) takes the same
+# lock and is the only install: run unlocked after the automatic one, it
+# emptied node_modules under the commands started beside it (seen: ENOTEMPTY).
+if [ "${1:-}" = npm ] && { [ "${2:-}" = ci ] || [ "${2:-}" = install ]; }; then
+  lock
+  status=0
+  "$@" || status=$?
+  [ "$status" -ne 0 ] || sha256sum package-lock.json | cut -d' ' -f1 > "$stamp"
+  exit "$status"
+fi
+
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  lock
+  install_if_changed
+  exec 9>&-
 fi
 
 exec "$@"
