@@ -28,7 +28,8 @@ fi
 # and empty node_modules under each other (seen with parallel sessions). The
 # second waits for the lock, then finds the stamp current and goes on.
 stamp="node_modules/.gatehouse-lock.sha256"
-want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+lock_hash() { sha256sum package-lock.json | cut -d' ' -f1; }
+want="$(lock_hash)"
 install_if_changed() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "gatehouse: installing dependencies (npm ci)" >&2
@@ -51,7 +52,8 @@ if [ "${1:-}" = npm ] && { [ "${2:-}" = ci ] || [ "${2:-}" = install ]; }; then
   lock
   status=0
   "$@" || status=$?
-  [ "$status" -ne 0 ] || sha256sum package-lock.json | cut -d' ' -f1 > "$stamp"
+  # The lock file as the install left it (`npm install <pkg>` changes it).
+  [ "$status" -ne 0 ] || lock_hash > "$stamp"
   exit "$status"
 fi
 
