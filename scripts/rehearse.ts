@@ -14,7 +14,7 @@ const HELP: CliHelp = {
     flags: {
         snapshot: { note: "required" },
         "database-url": { note: "the scratch copy is made on its server; default DATABASE_URL" },
-        release: { note: "recorded in the scratch copy's tracking table" },
+        release: { note: "names the scratch copy (the snapshot step may have created it: snapshot --prepare-rehearsal); runner mode records it in the copy's tracking table" },
     },
     example: "npm run rehearse -- --snapshot .gatehouse/local/snapshots/r42_20250101T000000Z.dump --dir migrations --database-url postgres://app@127.0.0.1:5432/app",
 };
@@ -41,6 +41,7 @@ runCli("rehearse", async () => {
             historyCommand: values["history-command"],
             // Where set: upgrade, one step down, upgrade again; the schema must come back the same.
             downCommand: values["down-command"],
+            release: values.release,
             revision: usageChecked(() => revisionTableFrom(values), USAGE),
             urlEnv: values["url-env"],
             urlScheme: values["url-scheme"],

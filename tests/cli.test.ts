@@ -5,7 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { ensureCliBuild } from "../components/release/cliBuild";
 import { gatehouseCli } from "../components/release/pipeline";
-import { freshDatabase } from "./helpers/postgres";
+import { prepareScratch, scratchDatabaseName } from "../components/release/rehearsal";
+import { adminUrl, freshDatabase, sql } from "./helpers/postgres";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -54,6 +55,52 @@ describe("command-line entry points", function () {
         r = cli("restore", ["--snapshot", file, "--database-url", target.url]);
         assert.equal(r.status, 1);
         assert.match(r.stderr, /^restore: .* already has \d+ table\(s\); restore only into a new, empty database/);
+    });
+
+    it("snapshot --prepare-rehearsal makes the scratch database beside the dump only when there is something to rehearse; the rehearsal uses it and drops it", async () => {
+        const scratches = async () => (await sql(await adminUrl(), "SELECT datname FROM pg_database WHERE datname LIKE $1", [`${source.name.slice(0, 30)}_rehearsal_%`])).map((r) => r.datname);
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
+        // Every file pending: the scratch is made.
+        let r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-2", "--prepare-rehearsal", "--dir", "migrations"]);
+        assert.equal(r.status, 0, r.stderr);
+        const scratch = scratchDatabaseName(source.url, "cli-2");
+        assert.match(r.stdout, new RegExp(`the rehearsal's scratch database ${scratch} was created beside the dump\n.*\.dump\n$`));
+        assert.deepEqual(await scratches(), [scratch]);
+        const file = r.stdout.trim().split("\n").pop()!;
+
+        r = cli("rehearse", ["--dir", "migrations", "--release", "cli-2", "--snapshot", file, "--database-url", source.url]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(`scratch copy: database ${scratch} \\(created beside the snapshot\\)`));
+        assert.match(r.stdout, /rehearsal: 4 pending migration\(s\) apply cleanly/);
+        assert.deepEqual(await scratches(), [], "the rehearsal dropped the scratch copy");
+        assert.deepEqual(await sql(source.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }], "the database itself was not touched");
+
+        // Nothing pending: nothing is made.
+        assert.equal(cli("migrate", ["up", "--dir", "migrations", "--database-url", source.url]).status, 0);
+        r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-3", "--prepare-rehearsal", "--dir", "migrations"]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /nothing to rehearse: no scratch database prepared/);
+        assert.deepEqual(await scratches(), []);
+
+        // A snapshot that fails stops the release: the scratch made beside it is dropped, not left behind.
+        fs.writeFileSync(path.join(out, "a-file"), "");
+        r = cli("snapshot", ["--database-url", target.url, "--out", path.join(out, "a-file", "snaps"), "--release", "cli-4", "--prepare-rehearsal", "--dir", "migrations"]);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^snapshot: .*a-file/);
+        assert.deepEqual(await sql(await adminUrl(), "SELECT datname FROM pg_database WHERE datname = $1", [scratchDatabaseName(target.url, "cli-4")]), []);
+    });
+
+    it("a scratch database left by a killed run of the same release is made anew, empty", async () => {
+        const scratch = scratchDatabaseName(source.url, "cli-5");
+        await sql(await adminUrl(), `CREATE DATABASE "${scratch}"`);
+        const scratchUrl = source.url.replace(/\/[^/?]+(\?|$)/, `/${scratch}$1`);
+        await sql(scratchUrl, "CREATE TABLE half_restored (id int)");
+        try {
+            assert.equal(await prepareScratch(source.url, "cli-5", { dir: "migrations" }), scratch);
+            assert.deepEqual(await sql(scratchUrl, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }]);
+        } finally {
+            await sql(await adminUrl(), `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`);
+        }
     });
 
     it("fails with one line naming what is wrong: missing database, unknown flag (both usage errors: exit 2), failing verification (exit 1)", () => {

@@ -90,6 +90,8 @@ const CASES: Case[] = [
         says: /snapshot of postgres:\/\/operator:\*\*\*@127\.0\.0\.1:1\/app failed, so the release stops before any migration/,
         after: (c) => assert.deepEqual(fs.readdirSync(path.join(c.tmp, "snaps-down")), []),
     },
+    { entry: "snapshot", what: "a rehearsal flag without --prepare-rehearsal", args: (c) => ["--out", path.join(c.tmp, "snaps-dir"), "--release", "r1", "--dir", "migrations", "--database-url", c.db], status: 2, says: /--dir is a flag of --prepare-rehearsal, which was not given/, after: absent((c) => path.join(c.tmp, "snaps-dir")) },
+    { entry: "snapshot", what: "--prepare-rehearsal with nothing to test", args: (c) => ["--out", path.join(c.tmp, "snaps-prep"), "--release", "r1", "--prepare-rehearsal", "--database-url", c.db], status: 2, says: /--prepare-rehearsal needs --dir \(runner mode\) or --head \(command mode\)/, after: absent((c) => path.join(c.tmp, "snaps-prep")) },
     { entry: "snapshot", what: "--out is a file", args: (c) => ["--out", path.join(c.tmp, "a-file"), "--release", "r1", "--database-url", c.db], status: 1, says: /--out .*a-file is a file, not a directory/ },
 
     // restore

@@ -57,7 +57,9 @@ describe("release pipeline resources", () => {
         assert.equal(m020.inputs.environment.value.GATEHOUSE_RELEASE, "local-1");
         const snapshot = run.get(COMMAND, "kifu-release-snapshot");
         assert.deepEqual(snapshot.inputs.triggers, ["local-1"]);
-        assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --release local-1 --keep 10 --reuse");
+        // The rehearsal's scratch database is made beside the dump where files are pending (the rehearsal's own test).
+        assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --release local-1 --keep 10 --reuse --prepare-rehearsal --dir migrations");
+        assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node --liftoff-only \.gatehouse\/build\/rehearse\.js --dir migrations --release local-1 --snapshot /);
     });
 
     it("runs the app's own migration command in command mode through the revision check, rehearsed on the snapshot", async () => {
@@ -76,7 +78,9 @@ describe("release pipeline resources", () => {
             "--command 'uv run alembic upgrade head' --head 002_add_operability_fields --history-command 'uv run alembic history' " +
             "--revision-table alembic_version --revision-column version_num --url-env DATABASE_URL --url-scheme postgresql+psycopg";
         assert.equal(run.get(COMMAND, "kifu-release-migrate").inputs.create, `node --liftoff-only .gatehouse/build/migration-revision.js run ${flags}`);
-        assert.equal(run.get(COMMAND, "kifu-release-rehearsal").inputs.create.startsWith(`node --liftoff-only .gatehouse/build/rehearse.js ${flags} --snapshot `), true);
+        assert.equal(run.get(COMMAND, "kifu-release-rehearsal").inputs.create.startsWith(`node --liftoff-only .gatehouse/build/rehearse.js ${flags} --release local-1 --snapshot `), true);
+        // The snapshot step makes the scratch copy's database when the database is not at the head.
+        assert.match(run.get(COMMAND, "kifu-release-snapshot").inputs.create, / --reuse --prepare-rehearsal --head 002_add_operability_fields --revision-table alembic_version --revision-column version_num$/);
     });
 
     it("refuses command mode without the head the database must reach, naming the key and its fix", async () => {

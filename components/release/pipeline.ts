@@ -77,7 +77,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
             // next release's preview still lists only what is pending.
             migrated = verified = this.migrate(args, step, undefined, this.snapshotFile, env);
         } else {
-            const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--release", args.release, "--keep", String(args.steps.snapshotKeep), "--reuse"]), []);
+            const snapshot = step("snapshot", gatehouseCli("snapshot", ["--out", args.snapshotDir, "--release", args.release, "--keep", String(args.steps.snapshotKeep), "--reuse", ...prepareRehearsalFlags(args)]), []);
             this.snapshotFile = snapshot.stdout.apply(lastLine);
             migrated = this.migrate(args, step, snapshot, this.snapshotFile, env);
             verified = args.steps.expectationsFile
@@ -113,7 +113,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         if (migrations.mode === "command") {
             // Both run the app's command through Gatehouse, which reads the revision back from the database (revision.ts).
             const flags = commandMigrationFlags(migrations);
-            const rehearsed = args.steps.rehearsal ? [step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", flags)} --snapshot ${snapshotArg}`, start)] : start;
+            const rehearsed = args.steps.rehearsal ? [step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", [...flags, "--release", args.release])} --snapshot ${snapshotArg}`, start)] : start;
             return [step("migrate", gatehouseCli("migration-revision", ["run", ...flags]), rehearsed)];
         }
         const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
@@ -121,7 +121,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         if (args.steps.rehearsal && snapshot) {
             const checksums = migrations.files.map((f) => `${f.file}:${f.sha256}`);
             previous = [
-                step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", ["--dir", migrations.dir, ...baseline])} --snapshot ${snapshotArg}`, start, {
+                step("rehearsal", pulumi.interpolate`${gatehouseCli("rehearse", ["--dir", migrations.dir, ...baseline, "--release", args.release])} --snapshot ${snapshotArg}`, start, {
                     triggers: [args.release, ...checksums],
                 }),
             ];
@@ -142,6 +142,23 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         }
         return previous;
     }
+}
+
+/**
+ * What the snapshot step needs to create the rehearsal's scratch database
+ * beside its dump (rehearsal.ts prepareScratch): the same test the rehearsal
+ * uses to skip, so nothing is created when there is nothing to rehearse. None
+ * where no rehearsal follows (rehearsal off, no migrations, a command-mode
+ * rollback).
+ */
+function prepareRehearsalFlags(args: ReleasePipelineArgs): string[] {
+    const migrations = args.steps.migrations;
+    if (!args.steps.rehearsal || migrations.mode === "none") return [];
+    if (migrations.mode === "command") {
+        if (args.rollback) return [];
+        return ["--prepare-rehearsal", "--head", migrations.head, "--revision-table", migrations.revision.table, "--revision-column", migrations.revision.column];
+    }
+    return ["--prepare-rehearsal", "--dir", migrations.dir, ...(migrations.baseline ? ["--baseline", migrations.baseline] : [])];
 }
 
 /**
