@@ -402,12 +402,6 @@ function tail(output: string): string {
     return lines.slice(-15).join("\n") || "(no output)";
 }
 
-/** The flags the migration-revision and rehearse CLIs take for a command-mode migration. */
-/**
- * The flags commandMigrationFlags writes, as the CLIs that read them declare
- * them (node:util parseArgs): one definition for the writer and both readers
- * (migration-revision and rehearse), so a flag cannot drift between them.
- */
 /**
  * --revision-table and --revision-column as the readers take them: names as
  * the stack's config allows them (migrationRevisionTable/Column), checked
@@ -421,6 +415,11 @@ export function revisionTableFrom(values: { "revision-table"?: string; "revision
     return { table, column };
 }
 
+/**
+ * The flags commandMigrationFlags writes, as the CLIs that read them declare
+ * them (node:util parseArgs): one definition for the writer and both readers
+ * (migration-revision and rehearse), so a flag cannot drift between them.
+ */
 export const COMMAND_MIGRATION_OPTIONS = {
     command: { type: "string" },
     head: { type: "string" },
@@ -432,6 +431,7 @@ export const COMMAND_MIGRATION_OPTIONS = {
     "url-scheme": { type: "string", default: "postgres" },
 } as const;
 
+/** The flags the migration-revision and rehearse CLIs take for a command-mode migration. */
 export function commandMigrationFlags(m: {
     command: string;
     head: string;
