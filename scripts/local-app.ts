@@ -255,21 +255,23 @@ async function releaseWorker(stateDir: string, next: { release: string; fingerpr
 }
 
 /**
- * Alive: the health command exits 0 (tried 25 ms after the last try ended, for 60 s: the
- * release waits on this, and a try is itself a process start of ~0.1 s), or without one, the
- * worker is still running after 5 s.
+ * Alive: the health command exits 0 (tried for 60 s, a try starting at most every 25 ms: the
+ * release waits on this, and a try is itself a process start of ~40 ms, so the next one starts
+ * as the last one ends; ~20 ms sooner than a pause after each), or without one, the worker is
+ * still running after 5 s.
  */
 async function untilWorkerAlive(pid: number, healthCommand: string | undefined, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; detail: string }> {
     const deadline = Date.now() + (healthCommand ? 60_000 : 5_000);
     let last = "not tried yet";
     while (Date.now() < deadline) {
         if (!alive(pid)) return { ok: false, detail: "it exited" };
+        const tried = Date.now();
         if (healthCommand) {
             const check = spawnSync("/bin/sh", ["-c", healthCommand], { env, encoding: "utf8", timeout: 10_000 });
             if (check.status === 0) return { ok: true, detail: `${healthCommand} exited 0` };
             last = `${healthCommand} exited ${check.status ?? check.signal}: ${`${check.stdout}${check.stderr}`.trim().split("\n").pop() ?? ""}`;
         }
-        await sleep(healthCommand ? 25 : 250);
+        await sleep(Math.max(0, (healthCommand ? 25 : 250) - (Date.now() - tried)));
     }
     return healthCommand ? { ok: false, detail: `for 60 s ${last}` } : alive(pid) ? { ok: true, detail: "it ran 5 s without exiting" } : { ok: false, detail: "it exited" };
 }
