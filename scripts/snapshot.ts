@@ -54,11 +54,11 @@ runCli("snapshot", async () => {
     const work = values["prepare-rehearsal"] ? rehearsalWork(values) : noRehearsalFlags(values);
     // A snapshot reused needs no database; one taken, or a scratch prepared, does.
     const databaseUrl = () => databaseUrlFrom(values["database-url"], USAGE);
-    // Beside the dump, which does not wait for it. Best effort: where it fails, the rehearsal creates the database itself.
+    // Beside the dump, which does not wait for it. Best effort: where it fails (null), the rehearsal creates the database itself.
     const scratch = work
         ? prepareScratch(databaseUrl(), release, work).catch((err: Error) => {
               console.log(`the rehearsal's scratch database was not prepared (${err.message}); the rehearsal will create it`);
-              return undefined;
+              return null;
           })
         : undefined;
     let file: string;
@@ -70,10 +70,9 @@ runCli("snapshot", async () => {
         if (made) await dropScratch(databaseUrl(), made).catch(() => undefined);
         throw err;
     }
-    if (scratch) {
-        const made = await scratch;
-        console.log(made ? `the rehearsal's scratch database ${made} was created beside the dump` : "nothing to rehearse: no scratch database prepared");
-    }
+    const made = await scratch;
+    if (made) console.log(`the rehearsal's scratch database ${made} was created beside the dump`);
+    else if (made === undefined && work) console.log("nothing to rehearse: no scratch database prepared");
     // Last line: the snapshot's path (the release pipeline reads it).
     console.log(file);
 });

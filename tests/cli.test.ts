@@ -103,6 +103,31 @@ describe("command-line entry points", function () {
         }
     });
 
+    it("a role that may not create databases: the snapshot still succeeds, and the rehearsal stops the release naming the fix", async () => {
+        const role = `gh_nocreatedb_${source.name.slice(-8)}`;
+        const admin = await adminUrl();
+        await sql(admin, `CREATE ROLE ${role} LOGIN NOCREATEDB`);
+        await sql(admin, `ALTER DATABASE ${target.name} OWNER TO ${role}`);
+        try {
+            const url = new URL(target.url);
+            url.username = role;
+            url.password = "";
+            const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
+            let r = cli("snapshot", ["--database-url", url.toString(), "--out", out, "--release", "cli-6", "--prepare-rehearsal", "--dir", "migrations"]);
+            assert.equal(r.status, 0, r.stderr);
+            assert.match(r.stdout, /the rehearsal's scratch database was not prepared \(cannot create the rehearsal's scratch database \S+: permission denied to create database\. .*\); the rehearsal will create it/);
+            assert.doesNotMatch(r.stdout, /nothing to rehearse/);
+            const file = r.stdout.trim().split("\n").pop()!;
+            r = cli("rehearse", ["--dir", "migrations", "--release", "cli-6", "--snapshot", file, "--database-url", url.toString()]);
+            assert.equal(r.status, 1);
+            assert.match(r.stderr, new RegExp(`permission denied to create database\\. .*ALTER ROLE "${role}" CREATEDB\\), or turn the rehearsal off \\(pulumi config set rehearsal false\\); the real database was not touched`));
+            assert.deepEqual(await sql(target.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }]);
+        } finally {
+            await sql(admin, `ALTER DATABASE ${target.name} OWNER TO CURRENT_USER`);
+            await sql(admin, `DROP ROLE ${role}`);
+        }
+    });
+
     it("fails with one line naming what is wrong: missing database, unknown flag (both usage errors: exit 2), failing verification (exit 1)", () => {
         const env = { DATABASE_URL: "" };
         let r = cli("migrate", ["status", "--dir", "migrations"], env);

@@ -1,4 +1,5 @@
 import * as crypto from "crypto";
+import type { Client } from "pg";
 import { databaseName, libpqTarget, runTool, urlForDatabase, withClient } from "./pgTools";
 import { compareVersions } from "./migrationFiles";
 import { RunResult, migrateUp, migrationStatus } from "./runner";
@@ -31,7 +32,7 @@ export async function withScratchCopy<T>(
 ): Promise<T> {
     const scratch = scratchDatabaseName(databaseUrl, options.release);
     const prepared = options.release !== undefined && (await databaseExists(databaseUrl, scratch));
-    if (!prepared) await adminQuery(databaseUrl, `CREATE DATABASE "${scratch}"`);
+    if (!prepared) await withClient(databaseUrl, (client) => createScratch(client, databaseUrl, scratch));
     options.log?.(`scratch copy: database ${scratch} (${prepared ? "created beside the snapshot" : "created now"}), restoring ${snapshot} into it`);
     try {
         const scratchUrl = urlForDatabase(databaseUrl, scratch);
@@ -46,7 +47,25 @@ export async function withScratchCopy<T>(
 
 /** Drops a scratch copy, whatever is connected to it. */
 export async function dropScratch(databaseUrl: string, scratch: string): Promise<void> {
-    await adminQuery(databaseUrl, `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`);
+    await adminQuery(databaseUrl, dropStatement(scratch));
+}
+
+/** CREATE DATABASE for a scratch copy; where the role may not, the error says how to allow it or do without. */
+async function createScratch(client: Client, databaseUrl: string, scratch: string): Promise<void> {
+    try {
+        await client.query(`CREATE DATABASE "${scratch}"`);
+    } catch (err: any) {
+        const role = decodeURIComponent(new URL(databaseUrl).username) || "<role>";
+        throw new Error(
+            `cannot create the rehearsal's scratch database ${scratch}: ${err.message}. The rehearsal restores the release snapshot into a database ` +
+                `of its own on the same server: let the role create databases (ALTER ROLE "${role}" CREATEDB), or turn the rehearsal off ` +
+                `(pulumi config set rehearsal false); the real database was not touched`,
+        );
+    }
+}
+
+function dropStatement(scratch: string): string {
+    return `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`;
 }
 
 /** What tells whether a release has migrations to rehearse: runner mode's files, or command mode's head. */
@@ -81,8 +100,8 @@ export async function prepareScratch(databaseUrl: string, release: string, work:
     const scratch = scratchDatabaseName(databaseUrl, release);
     // One connection for both: the snapshot step waits for this, and a connection costs ~5 ms.
     await withClient(databaseUrl, async (client) => {
-        await client.query(`DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`);
-        await client.query(`CREATE DATABASE "${scratch}"`);
+        await client.query(dropStatement(scratch));
+        await createScratch(client, databaseUrl, scratch);
     });
     return scratch;
 }
@@ -124,8 +143,7 @@ export async function rehearseMigrations(options: RehearsalOptions): Promise<Run
  */
 export async function rehearseCommand(options: { snapshot: string; downCommand?: string; release?: string } & CommandMigrationOptions): Promise<void> {
     const { snapshot, downCommand, release, ...migration } = options;
-    const current = await readRevision(options.databaseUrl, options.revision ?? ALEMBIC);
-    if (isAtHead(current, options.head)) {
+    if (!(await hasWorkToRehearse(options.databaseUrl, { head: options.head, revision: options.revision ?? ALEMBIC }))) {
         options.log?.(`rehearsal skipped: the database is already at ${options.head}`);
         return;
     }
