@@ -74,31 +74,50 @@ const HELP: CliHelp = {
     example: "BENCH_ONLY=lint scripts/node22.sh npm run bench",
 };
 
+const BENCH_START = Date.now();
+
+/**
+ * Runs one group of rows, saying on stderr what it measures and, when it
+ * ends, how long it took: a whole run takes tens of minutes, and its rows
+ * print only at the end.
+ */
+async function measuring<T>(label: string, measure: () => Promise<T>): Promise<T> {
+    const since = () => `${Math.round((Date.now() - BENCH_START) / 1000)}`.padStart(5);
+    const started = Date.now();
+    console.error(`bench [${since()} s] measuring: ${label} (BENCH_TRIALS=${TRIALS}) ...`);
+    const result = await measure();
+    console.error(`bench [${since()} s] measured: ${label} in ${Math.round((Date.now() - started) / 1000)} s`);
+    return result;
+}
+
 async function main(): Promise<void> {
     const only = process.env.BENCH_ONLY;
     if (!(Number.isInteger(TRIALS) && TRIALS >= 1)) throw new UsageError(`BENCH_TRIALS=${JSON.stringify(process.env.BENCH_TRIALS)}: expected a whole number, at least 1`);
     if (only && !ONLY[only]) throw new UsageError(`BENCH_ONLY=${JSON.stringify(only)}: expected one of ${Object.keys(ONLY).join(", ")}`);
     ensureCliBuild();
     if (only) {
-        const rows = await ONLY[only]();
+        const rows = await measuring(only, ONLY[only]);
         for (const row of rows) console.log(renderRow(row));
         console.log(timeGoes().join("\n"));
         await stopTestPostgres();
         return;
     }
+    const groups: [string, () => Promise<Row | Row[]>][] = [
+        ["first app's release, fresh database", () => kifuRelease(true)],
+        ["first app's release, nothing pending", () => kifuRelease(false)],
+        ["second app's release and its floor, fresh database", () => routineRelease(true)],
+        ["second app's release, nothing pending", () => routineRelease(false)],
+        ["time to detect health", gateDetection],
+        ["500 migration files", manyMigrations],
+        ["migrate lint on 500 files", lintHistory],
+        ["the prod program under mocks", prodEvaluation],
+        ["the engine's overhead", engineOverhead],
+        ["rollback by switch, through the harness", rollbackBySwitch],
+        ["rollback under the engine", engineRollback],
+    ];
     const rows: Row[] = [];
-    rows.push(await kifuRelease(true));
-    rows.push(await kifuRelease(false));
-    rows.push(...(await routineRelease(true)));
-    rows.push(...(await routineRelease(false)));
-    rows.push(await gateDetection());
-    rows.push(await manyMigrations());
-    rows.push(await lintHistory());
-    rows.push(await prodEvaluation());
-    rows.push(...(await engineOverhead()));
-    rows.push(...(await rollbackBySwitch()));
-    rows.push(...(await engineRollback()));
-    const suites = [toolchainCachedRun(), ...testSuiteTimes()];
+    for (const [label, measure] of groups) rows.push(...[await measuring(label, measure)].flat());
+    const suites = await measuring("the test suites' wall time", async () => [toolchainCachedRun(), ...testSuiteTimes()]);
     const report = render(rows, suites);
     console.log(report);
     fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), report);

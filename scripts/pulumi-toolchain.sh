@@ -140,9 +140,9 @@ official_install() {
 #    `go install path@version` refuses pkg's replace directives).
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 ldflags_version="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
-go_build() { # <what> <output> <package> [ldflags]
-  local what="$1" out="$2" pkg="$3" extra="${4:-}"
-  say "building $what with $(go version | cut -d' ' -f3) (a first build of the CLI takes about 5 minutes on 2 cores; later ones use the Go build cache) ..."
+go_build() { # <what> <output> <package> [ldflags] [how long a first build takes]
+  local what="$1" out="$2" pkg="$3" extra="${4:-}" expect="${5:-}"
+  say "building $what with $(go version | cut -d' ' -f3)${expect:+ ($expect)} ..."
   local t0=$SECONDS
   ( cd "$root/toolchain" && go build -mod=readonly -ldflags "-s -w $extra" -o "$out" "$pkg" ) > "$cache/build-$(basename "$out").log" 2>&1 &
   local pid=$!
@@ -172,7 +172,8 @@ build_from_modules() {
       "$(grep -m2 -E 'go: |Forbidden|dial|lookup' "$cache/modules.log" || tail -2 "$cache/modules.log")" \
       "fix: allow the Go module proxy, or put a Pulumi CLI v3 distribution on PATH"
   fi
-  go_build "the Pulumi CLI v$PULUMI_VERSION" "$cache/libexec/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$ldflags_version"
+  go_build "the Pulumi CLI v$PULUMI_VERSION" "$cache/libexec/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$ldflags_version" \
+    "a first build takes 4 to 8 minutes on 2 cores; later ones use the Go build cache"
   # Pulumi's own Node.js host (module .../sdk/nodejs/cmd/pulumi-language-nodejs/v3)
   # is refused by the module proxy for every version: build ours, which runs
   # @pulumi/pulumi/cmd/run from the program's node_modules the same way.
