@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     if (only && !ONLY[only]) throw new UsageError(`BENCH_ONLY=${JSON.stringify(only)}: expected one of ${Object.keys(ONLY).join(", ")}`);
     ensureCliBuild();
     if (only) {
+        console.log(`One process start on this machine (median of 20): ${processStarts()}`);
         const rows = await measuring(only, ONLY[only]);
         for (const row of rows) console.log(renderRow(row));
         console.log(timeGoes().join("\n"));
@@ -115,10 +116,11 @@ async function main(): Promise<void> {
         ["rollback by switch, through the harness", rollbackBySwitch],
         ["rollback under the engine", engineRollback],
     ];
+    const starts = await measuring("process starts on this machine", async () => processStarts());
     const rows: Row[] = [];
     for (const [label, measure] of groups) rows.push(...[await measuring(label, measure)].flat());
     const suites = await measuring("the test suites' wall time", async () => [toolchainCachedRun(), ...testSuiteTimes()]);
-    const report = render(rows, suites);
+    const report = render(rows, suites, starts);
     console.log(report);
     fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), report);
     await stopTestPostgres();
@@ -765,6 +767,33 @@ function timeGoes(): string[] {
     return lines;
 }
 
+/**
+ * What one process start costs here, median of 20: a whole release's ratio
+ * moves with it from one machine to the next. Gatehouse starts a Node.js
+ * process per step (command resources, which can as well run on another host
+ * over SSH); the hand-run script starts mostly C tools and waits fixed
+ * seconds, which no machine makes faster.
+ */
+function processStarts(): string {
+    const pgBin = fs.readdirSync("/usr/lib/postgresql").sort().map((v) => `/usr/lib/postgresql/${v}/bin/psql`).filter((f) => fs.existsSync(f)).pop() ?? "psql";
+    const starts: [string, string[]][] = [
+        ["`node -e 0`", [process.execPath, "-e", "0"]],
+        ["a Gatehouse step's CLI (`promote --help`, from its bundle)", [process.execPath, "--liftoff-only", path.join(ROOT, ".gatehouse/build/promote.js"), "--help"]],
+        ["`psql --version`", [pgBin, "--version"]],
+        ["`curl --version`", ["curl", "--version"]],
+    ];
+    return starts
+        .map(([what, [cmd, ...args]]) => {
+            const ms = Array.from({ length: 20 }, () => {
+                const t0 = performance.now();
+                spawnSync(cmd, args, { cwd: ROOT, stdio: "ignore" });
+                return performance.now() - t0;
+            });
+            return `${what} ${Math.round(median(ms))} ms`;
+        })
+        .join(", ");
+}
+
 /** The file as it is now (sections measured by hand are kept from it). */
 function previousReport(): string {
     const file = path.join(ROOT, "BENCHMARKS.md");
@@ -780,12 +809,13 @@ function keptSection(heading: string, untilEnd = false): string {
     return text.slice(start + 1, next < 0 ? undefined : next + 1).trimEnd() + "\n";
 }
 
-function render(rows: Row[], suites: { what: string; ms?: number; text?: string }[]): string {
+function render(rows: Row[], suites: { what: string; ms?: number; text?: string }[], starts: string): string {
     return [
         "# Benchmarks",
         "",
         `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, PostgreSQL on loopback, the machine's Redis), every row in one run, BENCH_TRIALS=${TRIALS}.`,
         "Each ratio is baseline ÷ Gatehouse, both measured in the same run against the same database server and app; above 1× means Gatehouse is faster. Medians.",
+        `One process start on this machine in the same run (median of 20): ${starts}. The whole-release ratios move with these from one machine to the next: Gatehouse starts a Node.js process per step, the hand-run scripts mostly C tools and fixed one-second waits.`,
         "",
         "| measurement | Gatehouse | baseline | ratio |",
         "|---|---|---|---|",
