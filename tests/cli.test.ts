@@ -103,6 +103,27 @@ describe("command-line entry points", function () {
         }
     });
 
+    it("a rehearsal interrupted after it took the prepared scratch: the retry, with no snapshot step to prepare another, makes the leftover anew", async () => {
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
+        let r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-7", "--prepare-rehearsal", "--dir", "migrations"]);
+        assert.equal(r.status, 0, r.stderr);
+        const file = r.stdout.trim().split("\n").pop()!;
+        const scratch = scratchDatabaseName(source.url, "cli-7");
+        const scratchUrl = source.url.replace(/\/[^/?]+(\?|$)/, `/${scratch}$1`);
+        // What a rehearsal killed halfway leaves: the prepared scratch, taken (its note cleared), half restored.
+        await sql(await adminUrl(), `COMMENT ON DATABASE "${scratch}" IS NULL`);
+        await sql(scratchUrl, "CREATE TABLE users (id int)");
+        try {
+            r = cli("rehearse", ["--dir", "migrations", "--release", "cli-7", "--snapshot", file, "--database-url", source.url]);
+            assert.equal(r.status, 0, r.stderr);
+            assert.match(r.stdout, new RegExp(`scratch copy: database ${scratch} \\(made anew: an interrupted rehearsal of this release had left it\\)`));
+            assert.match(r.stdout, /rehearsal: 4 pending migration\(s\) apply cleanly/);
+            assert.deepEqual(await sql(await adminUrl(), "SELECT datname FROM pg_database WHERE datname = $1", [scratch]), [], "dropped after the rehearsal");
+        } finally {
+            await sql(await adminUrl(), `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`);
+        }
+    });
+
     it("a role that may not create databases: the snapshot still succeeds, and the rehearsal stops the release naming the fix", async () => {
         const role = `gh_nocreatedb_${source.name.slice(-8)}`;
         const admin = await adminUrl();

@@ -31,9 +31,8 @@ export async function withScratchCopy<T>(
     options: { release?: string; log?: (line: string) => void } = {},
 ): Promise<T> {
     const scratch = scratchDatabaseName(databaseUrl, options.release);
-    const prepared = options.release !== undefined && (await databaseExists(databaseUrl, scratch));
-    if (!prepared) await withClient(databaseUrl, (client) => createScratch(client, databaseUrl, scratch));
-    options.log?.(`scratch copy: database ${scratch} (${prepared ? "created beside the snapshot" : "created now"}), restoring ${snapshot} into it`);
+    const how = await withClient(databaseUrl, (client) => takeScratch(client, databaseUrl, scratch, options.release !== undefined));
+    options.log?.(`scratch copy: database ${scratch} (${how}), restoring ${snapshot} into it`);
     try {
         const scratchUrl = urlForDatabase(databaseUrl, scratch);
         await restoreSnapshot({ snapshot, databaseUrl: scratchUrl });
@@ -64,6 +63,33 @@ async function createScratch(client: Client, databaseUrl: string, scratch: strin
     }
 }
 
+/**
+ * What the snapshot step writes on the scratch database it prepared, and the
+ * rehearsal clears as it takes it: only a scratch nobody has used yet is
+ * restored into as it is. One that a killed rehearsal of the same release left
+ * (half restored, half migrated) is made anew, since the snapshot step, done
+ * in the interrupted update, does not run again to prepare one.
+ */
+const PREPARED_NOTE = "gatehouse: prepared for a rehearsal, empty";
+
+/** Makes the scratch database ready to restore into; says how, for the log. */
+async function takeScratch(client: Client, databaseUrl: string, scratch: string, mayBePrepared: boolean): Promise<string> {
+    if (mayBePrepared) {
+        const found = await client.query("SELECT shobj_description(oid, 'pg_database') AS note FROM pg_database WHERE datname = $1", [scratch]);
+        if (found.rows[0]?.note === PREPARED_NOTE) {
+            await client.query(`COMMENT ON DATABASE "${scratch}" IS NULL`);
+            return "created beside the snapshot";
+        }
+        if (found.rowCount) {
+            await client.query(dropStatement(scratch));
+            await createScratch(client, databaseUrl, scratch);
+            return "made anew: an interrupted rehearsal of this release had left it";
+        }
+    }
+    await createScratch(client, databaseUrl, scratch);
+    return "created now";
+}
+
 function dropStatement(scratch: string): string {
     return `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`;
 }
@@ -92,8 +118,8 @@ function pendingFiles(status: Awaited<ReturnType<typeof migrationStatus>>, basel
  * 20 to 250 ms here from one minute to the next (file creation on this
  * disk), and otherwise sits at the start of the rehearsal. A scratch left by
  * an earlier run of the same release (a killed rehearsal) is dropped first,
- * so what the rehearsal finds is empty. Returns the name, or undefined when
- * nothing was created.
+ * so what the rehearsal finds is empty, and marked as prepared (PREPARED_NOTE).
+ * Returns the name, or undefined when nothing was created.
  */
 export async function prepareScratch(databaseUrl: string, release: string, work: RehearsalWork): Promise<string | undefined> {
     if (!(await hasWorkToRehearse(databaseUrl, work))) return undefined;
@@ -102,6 +128,7 @@ export async function prepareScratch(databaseUrl: string, release: string, work:
     await withClient(databaseUrl, async (client) => {
         await client.query(dropStatement(scratch));
         await createScratch(client, databaseUrl, scratch);
+        await client.query(`COMMENT ON DATABASE "${scratch}" IS '${PREPARED_NOTE}'`);
     });
     return scratch;
 }
@@ -234,8 +261,4 @@ export function firstDifference(before: string[], after: string[]): string | und
 
 async function adminQuery(databaseUrl: string, text: string): Promise<void> {
     await withClient(databaseUrl, (client) => client.query(text));
-}
-
-async function databaseExists(databaseUrl: string, name: string): Promise<boolean> {
-    return withClient(databaseUrl, async (client) => (await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])).rowCount === 1);
 }
