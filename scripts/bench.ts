@@ -116,7 +116,7 @@ async function main(): Promise<void> {
         ["rollback by switch, through the harness", rollbackBySwitch],
         ["rollback under the engine", engineRollback],
     ];
-    const starts = await measuring("process starts on this machine", async () => processStarts());
+    const starts = processStarts();
     const rows: Row[] = [];
     for (const [label, measure] of groups) rows.push(...[await measuring(label, measure)].flat());
     const suites = await measuring("the test suites' wall time", async () => [toolchainCachedRun(), ...testSuiteTimes()]);
@@ -775,7 +775,9 @@ function timeGoes(): string[] {
  * seconds, which no machine makes faster.
  */
 function processStarts(): string {
-    const pgBin = fs.readdirSync("/usr/lib/postgresql").sort().map((v) => `/usr/lib/postgresql/${v}/bin/psql`).filter((f) => fs.existsSync(f)).pop() ?? "psql";
+    // Debian's newest client by its full path (as the floor script takes it), else psql from PATH.
+    const debian = fs.existsSync("/usr/lib/postgresql") ? fs.readdirSync("/usr/lib/postgresql").sort((a, b) => parseFloat(a) - parseFloat(b)) : [];
+    const pgBin = debian.map((v) => `/usr/lib/postgresql/${v}/bin/psql`).filter((f) => fs.existsSync(f)).pop() ?? "psql";
     const starts: [string, string[]][] = [
         ["`node -e 0`", [process.execPath, "-e", "0"]],
         ["a Gatehouse step's CLI (`promote --help`, from its bundle)", [process.execPath, "--liftoff-only", path.join(ROOT, ".gatehouse/build/promote.js"), "--help"]],
