@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { ensureCliBuild } from "../components/release/cliBuild";
 import { gatehouseCli } from "../components/release/pipeline";
+import { urlForDatabase } from "../components/release/pgTools";
 import { prepareScratch, scratchDatabaseName } from "../components/release/rehearsal";
 import { adminUrl, freshDatabase, sql } from "./helpers/postgres";
 
@@ -93,7 +94,7 @@ describe("command-line entry points", function () {
     it("a scratch database left by a killed run of the same release is made anew, empty", async () => {
         const scratch = scratchDatabaseName(source.url, "cli-5");
         await sql(await adminUrl(), `CREATE DATABASE "${scratch}"`);
-        const scratchUrl = source.url.replace(/\/[^/?]+(\?|$)/, `/${scratch}$1`);
+        const scratchUrl = urlForDatabase(source.url, scratch);
         await sql(scratchUrl, "CREATE TABLE half_restored (id int)");
         try {
             assert.equal(await prepareScratch(source.url, "cli-5", { dir: "migrations" }), scratch);
@@ -109,7 +110,7 @@ describe("command-line entry points", function () {
         assert.equal(r.status, 0, r.stderr);
         const file = r.stdout.trim().split("\n").pop()!;
         const scratch = scratchDatabaseName(source.url, "cli-7");
-        const scratchUrl = source.url.replace(/\/[^/?]+(\?|$)/, `/${scratch}$1`);
+        const scratchUrl = urlForDatabase(source.url, scratch);
         // What a rehearsal killed halfway leaves: the prepared scratch, taken (its note cleared), half restored.
         await sql(await adminUrl(), `COMMENT ON DATABASE "${scratch}" IS NULL`);
         await sql(scratchUrl, "CREATE TABLE users (id int)");

@@ -81,13 +81,18 @@ async function takeScratch(client: Client, databaseUrl: string, scratch: string,
             return "created beside the snapshot";
         }
         if (found.rowCount) {
-            await client.query(dropStatement(scratch));
-            await createScratch(client, databaseUrl, scratch);
+            await recreateScratch(client, databaseUrl, scratch);
             return "made anew: an interrupted rehearsal of this release had left it";
         }
     }
     await createScratch(client, databaseUrl, scratch);
     return "created now";
+}
+
+/** Drops whatever is left under the scratch's name and creates it empty. */
+async function recreateScratch(client: Client, databaseUrl: string, scratch: string): Promise<void> {
+    await client.query(dropStatement(scratch));
+    await createScratch(client, databaseUrl, scratch);
 }
 
 function dropStatement(scratch: string): string {
@@ -124,10 +129,9 @@ function pendingFiles(status: Awaited<ReturnType<typeof migrationStatus>>, basel
 export async function prepareScratch(databaseUrl: string, release: string, work: RehearsalWork): Promise<string | undefined> {
     if (!(await hasWorkToRehearse(databaseUrl, work))) return undefined;
     const scratch = scratchDatabaseName(databaseUrl, release);
-    // One connection for both: the snapshot step waits for this, and a connection costs ~5 ms.
+    // One connection for all three: the snapshot step waits for this, and a connection costs ~5 ms.
     await withClient(databaseUrl, async (client) => {
-        await client.query(dropStatement(scratch));
-        await createScratch(client, databaseUrl, scratch);
+        await recreateScratch(client, databaseUrl, scratch);
         await client.query(`COMMENT ON DATABASE "${scratch}" IS '${PREPARED_NOTE}'`);
     });
     return scratch;
