@@ -3,7 +3,6 @@ import { freeStackPorts, localPorts, stopLocalStack } from "./helpers/ports";
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { Engine } from "../scripts/lib/engine";
@@ -11,11 +10,13 @@ import { REPO_ROOT } from "./harness/stackConfig";
 import { EngineStack, Operations, UpResult, engineOrSkip } from "./helpers/engine";
 import { HarnessTwin, countOperations } from "./helpers/harnessTwin";
 import { shippedMigrationsWith } from "./helpers/migrations";
+import { asTheStandInWroteIt } from "./helpers/standInState";
+import { getJson } from "./helpers/http";
 import { freshDatabase, sql } from "./helpers/postgres";
 
-// The local stack's release lifecycle under the real Pulumi engine (the CLI,
-// our Node.js language host, the command provider and the dynamic-provider
-// host from scripts/pulumi-toolchain.sh), as one sequence: each step starts
+// The local stack's release lifecycle under the real Pulumi engine (Pulumi's
+// CLI, Node.js language host, command provider and dynamic-provider launcher,
+// from scripts/pulumi-toolchain.sh), as one sequence: each step starts
 // from what the step before left, and after each we look at what users get
 // from the edge, which slots run what, and what the database holds.
 describe("the local stack under the real engine: release, no-op, migrate, fail, fail the gate, roll back, destroy", function () {
@@ -83,7 +84,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
     };
 
     /** What a user gets from the edge right now. */
-    const served = () => get(`http://127.0.0.1:${port}/health`);
+    const served = () => getJson(`http://127.0.0.1:${port}/health`);
     const slot = (color: string) => {
         const file = path.join(stateDir, `slot-${color}.json`);
         return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { release: string; pid: number }) : undefined;
@@ -121,6 +122,20 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.equal(slot("blue")!.pid, before.pid);
         assert.equal(fs.readdirSync(path.join(stateDir, "snapshots")).filter((f) => f.endsWith(".dump")).length, snapshotCount, "no snapshot taken");
         await agrees(r);
+    });
+
+    it("the same config again from the state Gatehouse's former command-provider stand-in wrote: every resource `same`, no step runs", async () => {
+        const { state, added } = asTheStandInWroteIt((await stack.stack.exportStack()) as any);
+        assert.deepEqual(added, { inputs: ["addPreviousOutputInEnv"], outputs: ["addPreviousOutputInEnv"] }, "what the stand-in wrote and Pulumi's provider does not");
+        await stack.stack.importStack(state as any);
+        const before = { deploys: fs.readFileSync(path.join(stateDir, "deploys.jsonl"), "utf8"), pid: slot("blue")!.pid, tracked: await tracked() };
+        const r = await stack.up();
+        ok(r);
+        assert.deepEqual([...new Set(Object.values(r.ops))], ["same"], JSON.stringify(r.ops, null, 1));
+        assert.equal(fs.readFileSync(path.join(stateDir, "deploys.jsonl"), "utf8"), before.deploys, "no deploy ran");
+        assert.equal(slot("blue")!.pid, before.pid);
+        assert.deepEqual(await tracked(), before.tracked);
+        assert.equal(fs.readdirSync(path.join(stateDir, "snapshots")).filter((f) => f.endsWith(".dump")).length, snapshotCount, "no snapshot taken");
     });
 
     it("release 2 with a new migration: preview shows the plan and the one new file; up applies it and switches to green", async () => {
@@ -196,7 +211,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         const before = await stack.stack.getAllConfig();
         const result = rollback("--preview");
         assert.equal(result.status, 0, result.stderr + result.stdout.slice(-2000));
-        assert.match(result.stdout, /Roll back from update 5 \(failed\) to update 3 \(succeeded/);
+        assert.match(result.stdout, /Roll back from update 6 \(failed\) to update 4 \(succeeded/);
         assert.match(result.stdout, /ROLLBACK: release r2 was promoted before/);
         assert.match(result.stdout, /The edge still serves it/);
         assert.deepEqual(await stack.stack.getAllConfig(), before);
@@ -208,7 +223,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         const applied = await sql(db.url, "SELECT version, applied_at FROM gatehouse_migrations ORDER BY version");
         const result = rollback("--yes");
         assert.equal(result.status, 0, result.stderr + result.stdout.slice(-2000));
-        assert.match(result.stdout, /rolled back engine-[0-9a-f]+ to update 3's config/);
+        assert.match(result.stdout, /rolled back engine-[0-9a-f]+ to update 4's config/);
         assert.equal((await served()).body.release, "r2");
         assert.deepEqual(slot("green"), live, "r2's slot kept running");
         // Nothing to migrate: a switch. No snapshot, rehearsal or verification step runs, the gates are skipped for the processes that passed them.
@@ -281,14 +296,3 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         assert.deepEqual(await tracked(), ["001", "020", "021", "022", "023"]);
     });
 });
-
-function get(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
-    return new Promise((resolve, reject) => {
-        // agent: false, a connection per request: a pooled one may be closed by the server's keep-alive timeout as it is reused.
-        http.get(url, { agent: false }, (res) => {
-            let text = "";
-            res.on("data", (d) => (text += d));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }));
-        }).on("error", reject);
-    });
-}

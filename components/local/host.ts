@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LocalSettings } from "../config";
+import { localCommand } from "../release/localCommand";
 import { shellQuote } from "../release/shell";
 
 /** One of the local target's process-control commands (local-app, promote), wherever it runs. */
@@ -31,7 +32,7 @@ export interface Host {
 
 /** This machine: commands run from the project directory, as child processes of the Pulumi engine's provider. */
 export const thisMachine: Host = {
-    command: (name, args, opts) => new command.local.Command(name, args, opts),
+    command: (name, args, opts) => localCommand(name, args, opts),
     reachableUrl: (url) => url,
 };
 

@@ -4,6 +4,7 @@ import * as path from "path";
 import { ReleaseSettings } from "../config";
 import { CLI_BUILD_DIR, ensureCliBuild } from "./cliBuild";
 import { HealthGate } from "./healthGate";
+import { localCommand } from "./localCommand";
 import { commandMigrationFlags } from "./revision";
 import { shellQuote } from "./shell";
 
@@ -66,7 +67,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         ensureCliBuild();
         const env = { DATABASE_URL: pulumi.secret(args.databaseUrl) };
         const step = (id: string, create: pulumi.Input<string>, after: pulumi.Resource[], extra: Partial<command.local.CommandArgs> = {}, stepOpts: pulumi.CustomResourceOptions = {}) =>
-            new command.local.Command(`${name}-${id}`, { create, environment: env, triggers: [args.release], ...extra }, { parent: this, dependsOn: after, ...stepOpts });
+            localCommand(`${name}-${id}`, { create, environment: env, triggers: [args.release], ...extra }, { parent: this, dependsOn: after, ...stepOpts });
 
         this.migrationFiles = args.steps.migrations.mode === "runner" ? args.steps.migrations.files.map((f) => f.file) : [];
         let migrated: pulumi.Resource[];
