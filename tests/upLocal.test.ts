@@ -8,11 +8,10 @@ import { invocation } from "./helpers/entryPoints";
 describe("npm run up:local", function () {
     this.timeout(60_000);
 
-    it("where the engine cannot be provided (no Pulumi on PATH, no cache, no Go), says what is missing and exits 1", () => {
+    it("where the engine cannot be provided (no Pulumi on PATH, no cache, no network, no plugin directory), says what is missing and exits 1", () => {
         const home = fs.mkdtempSync(path.join(os.tmpdir(), "gh-home-"));
         const result = spawnSync(process.execPath, invocation("up:local", []), {
             cwd: path.join(__dirname, ".."),
-            // The machine's Go lives in /usr/local/go/bin: left off PATH here.
             env: {
                 PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`,
                 HOME: home,
@@ -23,8 +22,9 @@ describe("npm run up:local", function () {
             encoding: "utf8",
         });
         assert.equal(result.status, 1, result.stderr);
-        assert.match(result.stderr, /pulumi-toolchain: no Go toolchain: the Pulumi engine is built with Go 1\.26 from the Go module proxy/);
-        assert.match(result.stderr, /fix: install Go 1\.26/);
+        assert.match(result.stderr, /pulumi-toolchain: Pulumi's Node\.js language host could not be provided; tried:/);
+        assert.match(result.stderr, /- GATEHOUSE_PULUMI_PLUGINS is not set/);
+        assert.match(result.stderr, /fix: put a Pulumi distribution on PATH/);
         assert.match(result.stderr, /^up:local: the Pulumi engine could not be provided \(scripts\/pulumi-toolchain\.sh exited 1\); see above$/m);
         assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
     });

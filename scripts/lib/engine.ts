@@ -1,6 +1,7 @@
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import type { PulumiCommand } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
@@ -11,7 +12,7 @@ export const STATE_DIR = path.join(PROJECT_DIR, ".gatehouse");
 
 /** The Pulumi engine as scripts/pulumi-toolchain.sh provides it. */
 export interface Engine {
-    /** Directory with pulumi, its language host, launchers and the command provider. */
+    /** The distribution directory: pulumi, its language host and launchers (the command provider is in the plugin cache). */
     binDir: string;
     command: PulumiCommand;
 }
@@ -28,9 +29,11 @@ export class EngineUnavailable extends Error {
  * the engine it provides. Its progress goes to stderr as it happens; its last
  * stdout line is the directory to put first on PATH.
  */
-export async function provideEngine(options: { quiet?: boolean } = {}): Promise<Engine> {
+export async function provideEngine(options: { quiet?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<Engine> {
+    const env = options.env ?? process.env;
     const result = spawnSync(path.join(PROJECT_DIR, "scripts", "pulumi-toolchain.sh"), [], {
         cwd: PROJECT_DIR,
+        env,
         stdio: ["ignore", "pipe", options.quiet ? "pipe" : "inherit"],
         encoding: "utf8",
     });
@@ -42,8 +45,35 @@ export async function provideEngine(options: { quiet?: boolean } = {}): Promise<
     // Loaded here, not at the top: a CLI that needs no engine yet (the rollback's early switch) starts without it.
     // require, not import(): in the esbuild bundle import() stays an ES module import, which cannot load this directory.
     const { PulumiCommand } = require("@pulumi/pulumi/automation") as typeof import("@pulumi/pulumi/automation");
-    const command = await PulumiCommand.get({ root: path.dirname(binDir) });
+    const command = await PulumiCommand.get({ root: installationRoot(binDir, env) });
     return { binDir, command };
+}
+
+/**
+ * The Automation API runs `<root>/bin/pulumi`, but a distribution may live in
+ * a directory of any name (the toolchain prints the one the CLI really sits
+ * in). For such a directory, a root whose `bin` links to it: the engine then
+ * still finds its language host beside the binary it resolves to.
+ */
+export function installationRoot(binDir: string, env: NodeJS.ProcessEnv = process.env): string {
+    if (path.basename(binDir) === "bin") return path.dirname(binDir);
+    const cache = env.GATEHOUSE_TOOLCHAIN_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "gatehouse", "toolchain");
+    const root = path.join(cache, "roots", crypto.createHash("sha256").update(binDir).digest("hex").slice(0, 16));
+    const link = path.join(root, "bin");
+    if (linkTarget(link) !== binDir) {
+        fs.mkdirSync(root, { recursive: true });
+        fs.rmSync(link, { force: true });
+        fs.symlinkSync(binDir, link);
+    }
+    return root;
+}
+
+function linkTarget(link: string): string | undefined {
+    try {
+        return fs.readlinkSync(link);
+    } catch {
+        return undefined;
+    }
 }
 
 /**

@@ -118,6 +118,11 @@ export class EngineStack {
         return Object.fromEntries(Object.entries(latest.resourceChanges ?? {}).filter(([, n]) => (n as number) > 0)) as Record<string, number>;
     }
 
+    /** The stack's state as the backend stores it (secrets encrypted), not as `exportStack` shows it (decrypted). */
+    storedState(): string {
+        return fs.readFileSync(path.join(this.stateDir, "state", ".pulumi", "stacks", "gatehouse", `${this.name}.json`), "utf8");
+    }
+
     /** Removes the stack (after destroy), its stack file and its state. */
     async remove(): Promise<void> {
         await this.stack.workspace.removeStack(this.name, { force: true }).catch(() => {});
