@@ -5,7 +5,7 @@ import { CliHelp } from "./lib/flags";
 const HELP: CliHelp = {
     usage: [
         "npm run migrate -- status --dir <dir> [--database-url <url>]",
-        "       npm run migrate -- up --dir <dir> [--database-url <url>] [--release <id>] [--baseline <version>] [--through-file <file> | --through <version>]",
+        "       npm run migrate -- up --dir <dir> [--database-url <url>] [--release <id>] [--baseline <version>] [--through-file <file> | --through <version>] [--manifest <sha256>]",
         "       npm run migrate -- verify --expect <file> [--snapshot <file>] [--database-url <url>]",
         "       npm run migrate -- lint --help",
     ].join("\n"),
@@ -22,6 +22,10 @@ const HELP: CliHelp = {
         baseline: {},
         "through-file": { value: "<file>", meaning: "up: stop after this file (one release step per file)" },
         through: { value: "<version>", meaning: "up: stop after the files of this version prefix" },
+        manifest: {
+            value: "<sha256>",
+            meaning: "up: the manifest of the files above the baseline as the release plan showed them; other files here refuse the run before anything is applied",
+        },
         expect: { value: "<file>", meaning: "verify: the schema expectations (YAML), e.g. checks/kifu.schema.yaml" },
         snapshot: { note: "verify: the release snapshot, where the row counts before the migrations are read" },
     },
@@ -39,6 +43,7 @@ else runCli("migrate", async () => {
         baseline: { type: "string" },
         through: { type: "string" },
         "through-file": { type: "string" },
+        manifest: { type: "string" },
         expect: { type: "string" },
         snapshot: { type: "string" },
     });
@@ -69,6 +74,7 @@ else runCli("migrate", async () => {
                 baseline: versionPrefix(values.baseline, "--baseline", USAGE),
                 through: versionPrefix(values.through, "--through", USAGE),
                 throughFile: values["through-file"],
+                expectedManifest: values.manifest !== undefined ? sha256Flag(values.manifest, "--manifest") : undefined,
                 log: (line) => console.log(line),
             });
             const renamed = result.renamed?.length ? `, renamed ${result.renamed.length}` : "";
@@ -89,6 +95,11 @@ else runCli("migrate", async () => {
             throw new UsageError(`unknown command ${JSON.stringify(positionals[0] ?? "")}\nusage: ${USAGE}`);
     }
 });
+
+function sha256Flag(value: string, flag: string): string {
+    if (!/^[0-9a-f]{64}$/.test(value)) throw new UsageError(`${flag} ${value}: must be a sha256 as 64 hex digits\nusage: ${USAGE}`);
+    return value;
+}
 
 /** Files that share a version prefix: accepted, applied in file-name order; said once so nobody takes them for a mistake. */
 function sharedPrefixNotes(rows: StatusRow[]): string[] {

@@ -1,14 +1,13 @@
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
-import { secretsNamedByStackFile } from "../components/config";
 import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
 import { ensureLocalRedis } from "../components/local/redis";
 import { UsageError, parseCli, releaseId, runCli, stackName } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
 import { PROJECT_DIR, STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
+import { generateLocalSecrets } from "./lib/localSecrets";
 import { alive } from "../components/local/processes";
 import { edgeFiles } from "../components/local/edge";
 
@@ -53,7 +52,7 @@ runCli("up:local", async () => {
         },
     );
     if (values.release) await stack.setConfig("gatehouse:release", { value: values.release });
-    await generateMissingSecrets(stack, stackConfig);
+    await generateLocalSecrets(stack, stackConfig, (line) => console.log(line));
     if (get("redisEnabled") === true || get("redisEnabled") === "true") {
         // A URL up:local set itself (remembered in redis.auto) is found again each run; one the operator set is used as is.
         const stateDir = path.join(STATE_DIR, STACK);
@@ -106,15 +105,4 @@ function localStack(name: string): string {
         .sort();
     if (!local.includes(name)) throw new UsageError(`--stack ${name} is not a local stack of this repo (local stacks: ${local.join(", ")})\nusage: ${HELP.usage}`);
     return name;
-}
-
-/** Local secrets (e.g. the demo's JWT_SECRET) are random values, set encrypted once. */
-async function generateMissingSecrets(stack: Awaited<ReturnType<typeof LocalWorkspace.createOrSelectStack>>, stackConfig: Record<string, any>): Promise<void> {
-    const names = secretsNamedByStackFile(stackConfig, "gatehouse");
-    const existing = await stack.getAllConfig();
-    for (const name of names) {
-        if (existing[`gatehouse:${name}`]) continue;
-        await stack.setConfig(`gatehouse:${name}`, { value: crypto.randomBytes(32).toString("base64url"), secret: true });
-        console.log(`generated a local ${name} (encrypted in .gatehouse/project/Pulumi.${stack.name}.yaml, outside the repo)`);
-    }
 }

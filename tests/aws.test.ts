@@ -1,7 +1,11 @@
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { filesManifest, readMigrationDir } from "../components/release/migrationFiles";
 import { violations } from "../policy/rules";
 import { Registration, cloud, findSecretLeaks, isSecretValue, unwrapSecrets } from "./harness/mocks";
 import { RunResult, runStack } from "./harness/program";
+import { REPO_ROOT, loadStackConfig } from "./harness/stackConfig";
 
 // The prod stacks' AWS resources under mocks whose outputs look like a cloud
 // provider's: every assertion is on what the engine would be asked to create.
@@ -251,15 +255,29 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
         assert.equal(inputs(step("pulumi-nodejs:dynamic/gatehouse:HealthGate", "routine-backend-gate")).baseUrl, "https://routine.example.com:8443");
     });
 
-    it("applies the first app's migration files one task per file, after baseline 019", () => {
+    it("applies the app's migration files one task per file, after baseline 019, each only as the copy the plan showed", () => {
         const tasks = of(prod, "pulumi-nodejs:dynamic/gatehouse:OneOffTask").map((t) => [t.name, inputs(t).command.slice(3).join(" ")]);
+        // Tests read the stand-in of the app's files (tests/harness/stackConfig.ts); the runner image carries them in app-migrations.
+        const files = readMigrationDir(path.join(REPO_ROOT, "demo", "migrations"));
+        const step = (file: string) => `up --dir app-migrations --baseline 019 --through-file ${file} --manifest ${filesManifest(files, "019", file)}`;
         assert.deepEqual(tasks, [
-            ["kifu-migration-001-initial_schema", "up --dir migrations --through-file 001_initial_schema.sql --baseline 019"],
-            ["kifu-migration-020-guided_review", "up --dir migrations --through-file 020_guided_review.sql --baseline 019"],
-            ["kifu-migration-021-ai_allowlist", "up --dir migrations --through-file 021_ai_allowlist.sql --baseline 019"],
-            ["kifu-migration-022-create_runs_and_summary_packs", "up --dir migrations --through-file 022_create_runs_and_summary_packs.sql --baseline 019"],
+            ["kifu-migration-001-initial_schema", step("001_initial_schema.sql")],
+            ["kifu-migration-020-guided_review", step("020_guided_review.sql")],
+            ["kifu-migration-021-ai_allowlist", step("021_ai_allowlist.sql")],
+            ["kifu-migration-022-create_runs_and_summary_packs", step("022_create_runs_and_summary_packs.sql")],
             ["kifu-verify-schema", "verify --expect checks/kifu.schema.yaml"],
         ]);
+    });
+
+    it("names the app's own migrations in Pulumi.prod.yaml and refuses a runner-mode stack that names none", async () => {
+        assert.equal(loadStackConfig("prod", {}).config["gatehouse:migrationsDir"], "demo/migrations", "the harness reads the stand-in of the app's checkout");
+        assert.match(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.prod.yaml"), "utf8"), /^  gatehouse:migrationsDir: \.\.\/kifu\/backend\/migrations$/m);
+        await assert.rejects(runStack("prod", { remove: ["migrationsDir"], answer: cloud() }), (err: any) => {
+            assert.deepEqual(err.problems.map((p: any) => p.key), ["migrationsDir"]);
+            assert.match(err.message, /migrationsDir: is required while migrationMode is runner: the directory of the app's own NNN_name\.sql files/);
+            assert.match(err.message, /fix: pulumi config set --stack prod migrationsDir/);
+            return true;
+        });
     });
 
     it("the policy pack finds no violation on either prod stack", () => {

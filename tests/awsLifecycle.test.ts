@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import { AwsAccount } from "./harness/awsStandIn";
-import { Release, migrationsDir, settings } from "./fixtures/aws-lifecycle/releases";
+import { Release, migrationsDir, runnerFilesOf, runnerImage, settings } from "./fixtures/aws-lifecycle/releases";
 
 // What an operator lives through on a real account, one stack at a time:
 // first deploy -> release 2 with a new migration -> release 3 whose gate
@@ -34,6 +34,8 @@ for (const { stack, app } of [
                 "025_lifecycle_bake.sql": "CREATE TABLE lifecycle_bake (id bigint PRIMARY KEY);\n",
             }),
         };
+        // Each kifu release's runner image carries that release's migration files.
+        account.runnerFiles = runnerFilesOf([r1, r2, r3, r4]);
         // routine's images know alembic revisions by tag: r1 -> 1, r2 -> 2, r3 -> 3, r4 -> 4.
         account.alembicHead = (image) => Number(/:r(\d)/.exec(image)?.[1] ?? 0);
         const backend = (slot: string) => account.image(`${app}-backend-${slot}`);
@@ -133,3 +135,20 @@ for (const { stack, app } of [
         });
     });
 }
+
+describe("AWS release of prod whose runner image was built from another checkout (executing harness, AWS stand-in)", () => {
+    it("stops at the first migration task: nothing applied, the slots and traffic stay on the live release", async () => {
+        const account = new AwsAccount("kifu");
+        const r1: Release = { release: "r1", liveSlot: "blue", image: "r1", migrations: migrationsDir({}) };
+        const r2: Release = { release: "r2", liveSlot: "green", image: "r2", standby: "r1", migrations: migrationsDir({ "023_lifecycle_notes.sql": "CREATE TABLE lifecycle_notes (id bigint PRIMARY KEY);\n" }) };
+        // r2's runner image was built from r1's checkout: it lacks 023, which r2's plan lists.
+        account.runnerFiles = (image) => (image === runnerImage(r1) || image === runnerImage(r2) ? r1.migrations : undefined);
+        const up = (r: Release) => account.up("prod", { set: settings("kifu", r), stackName: "prod-stale-runner" });
+        await up(r1);
+        await assert.rejects(up(r2), /migration 023_lifecycle_notes\.sql/);
+        assert.deepEqual(account.appliedFiles.filter((f) => f > "019"), ["020_guided_review.sql", "021_ai_allowlist.sql", "022_create_runs_and_summary_packs.sql"]);
+        assert.equal(account.production("/api/x")?.slot, "blue");
+        assert.match(account.production("/api/x")?.image ?? "", /:r1$/);
+        assert.match(account.image("kifu-backend-green") ?? "", /:r1$/, "the idle slot was not deployed");
+    });
+});

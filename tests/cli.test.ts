@@ -32,11 +32,11 @@ describe("command-line entry points", function () {
     });
 
     it("migrate status/up/verify, snapshot and restore work end to end, with DATABASE_URL as the fallback", () => {
-        let r = cli("migrate", ["status", "--dir", "migrations"], { DATABASE_URL: source.url });
+        let r = cli("migrate", ["status", "--dir", "demo/migrations"], { DATABASE_URL: source.url });
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, /pending +001_initial_schema\.sql[\s\S]*4 pending/);
 
-        r = cli("migrate", ["up", "--dir", "migrations", "--release", "cli-1", "--database-url", source.url]);
+        r = cli("migrate", ["up", "--dir", "demo/migrations", "--release", "cli-1", "--database-url", source.url]);
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, /applied 020_guided_review\.sql in \d+ ms[\s\S]*applied 4, already applied 0/);
 
@@ -62,14 +62,14 @@ describe("command-line entry points", function () {
         const scratches = async () => (await sql(await adminUrl(), "SELECT datname FROM pg_database WHERE datname LIKE $1", [`${source.name.slice(0, 30)}_rehearsal_%`])).map((r) => r.datname);
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
         // Every file pending: the scratch is made.
-        let r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-2", "--prepare-rehearsal", "--dir", "migrations"]);
+        let r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-2", "--prepare-rehearsal", "--dir", "demo/migrations"]);
         assert.equal(r.status, 0, r.stderr);
         const scratch = scratchDatabaseName(source.url, "cli-2");
         assert.match(r.stdout, new RegExp(`the rehearsal's scratch database ${scratch} was created beside the dump\n.*\.dump\n$`));
         assert.deepEqual(await scratches(), [scratch]);
         const file = r.stdout.trim().split("\n").pop()!;
 
-        r = cli("rehearse", ["--dir", "migrations", "--release", "cli-2", "--snapshot", file, "--database-url", source.url]);
+        r = cli("rehearse", ["--dir", "demo/migrations", "--release", "cli-2", "--snapshot", file, "--database-url", source.url]);
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, new RegExp(`scratch copy: database ${scratch} \\(created beside the snapshot\\)`));
         assert.match(r.stdout, /rehearsal: 4 pending migration\(s\) apply cleanly/);
@@ -77,15 +77,15 @@ describe("command-line entry points", function () {
         assert.deepEqual(await sql(source.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }], "the database itself was not touched");
 
         // Nothing pending: nothing is made.
-        assert.equal(cli("migrate", ["up", "--dir", "migrations", "--database-url", source.url]).status, 0);
-        r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-3", "--prepare-rehearsal", "--dir", "migrations"]);
+        assert.equal(cli("migrate", ["up", "--dir", "demo/migrations", "--database-url", source.url]).status, 0);
+        r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-3", "--prepare-rehearsal", "--dir", "demo/migrations"]);
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, /nothing to rehearse: no scratch database prepared/);
         assert.deepEqual(await scratches(), []);
 
         // A snapshot that fails stops the release: the scratch made beside it is dropped, not left behind.
         fs.writeFileSync(path.join(out, "a-file"), "");
-        r = cli("snapshot", ["--database-url", target.url, "--out", path.join(out, "a-file", "snaps"), "--release", "cli-4", "--prepare-rehearsal", "--dir", "migrations"]);
+        r = cli("snapshot", ["--database-url", target.url, "--out", path.join(out, "a-file", "snaps"), "--release", "cli-4", "--prepare-rehearsal", "--dir", "demo/migrations"]);
         assert.equal(r.status, 1);
         assert.match(r.stderr, /^snapshot: .*a-file/);
         assert.deepEqual(await sql(await adminUrl(), "SELECT datname FROM pg_database WHERE datname = $1", [scratchDatabaseName(target.url, "cli-4")]), []);
@@ -97,7 +97,7 @@ describe("command-line entry points", function () {
         const scratchUrl = urlForDatabase(source.url, scratch);
         await sql(scratchUrl, "CREATE TABLE half_restored (id int)");
         try {
-            assert.equal(await prepareScratch(source.url, "cli-5", { dir: "migrations" }), scratch);
+            assert.equal(await prepareScratch(source.url, "cli-5", { dir: "demo/migrations" }), scratch);
             assert.deepEqual(await sql(scratchUrl, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }]);
         } finally {
             await sql(await adminUrl(), `DROP DATABASE IF EXISTS "${scratch}" WITH (FORCE)`);
@@ -106,7 +106,7 @@ describe("command-line entry points", function () {
 
     it("a rehearsal interrupted after it took the prepared scratch: the retry, with no snapshot step to prepare another, makes the leftover anew", async () => {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
-        let r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-7", "--prepare-rehearsal", "--dir", "migrations"]);
+        let r = cli("snapshot", ["--database-url", source.url, "--out", out, "--release", "cli-7", "--prepare-rehearsal", "--dir", "demo/migrations"]);
         assert.equal(r.status, 0, r.stderr);
         const file = r.stdout.trim().split("\n").pop()!;
         const scratch = scratchDatabaseName(source.url, "cli-7");
@@ -115,7 +115,7 @@ describe("command-line entry points", function () {
         await sql(await adminUrl(), `COMMENT ON DATABASE "${scratch}" IS NULL`);
         await sql(scratchUrl, "CREATE TABLE users (id int)");
         try {
-            r = cli("rehearse", ["--dir", "migrations", "--release", "cli-7", "--snapshot", file, "--database-url", source.url]);
+            r = cli("rehearse", ["--dir", "demo/migrations", "--release", "cli-7", "--snapshot", file, "--database-url", source.url]);
             assert.equal(r.status, 0, r.stderr);
             assert.match(r.stdout, new RegExp(`scratch copy: database ${scratch} \\(made anew: an interrupted rehearsal of this release had left it\\)`));
             assert.match(r.stdout, /rehearsal: 4 pending migration\(s\) apply cleanly/);
@@ -135,12 +135,12 @@ describe("command-line entry points", function () {
             url.username = role;
             url.password = "";
             const out = fs.mkdtempSync(path.join(os.tmpdir(), "gh-cli-"));
-            let r = cli("snapshot", ["--database-url", url.toString(), "--out", out, "--release", "cli-6", "--prepare-rehearsal", "--dir", "migrations"]);
+            let r = cli("snapshot", ["--database-url", url.toString(), "--out", out, "--release", "cli-6", "--prepare-rehearsal", "--dir", "demo/migrations"]);
             assert.equal(r.status, 0, r.stderr);
             assert.match(r.stdout, /the rehearsal's scratch database was not prepared \(cannot create the rehearsal's scratch database \S+: permission denied to create database\. .*\); the rehearsal will create it/);
             assert.doesNotMatch(r.stdout, /nothing to rehearse/);
             const file = r.stdout.trim().split("\n").pop()!;
-            r = cli("rehearse", ["--dir", "migrations", "--release", "cli-6", "--snapshot", file, "--database-url", url.toString()]);
+            r = cli("rehearse", ["--dir", "demo/migrations", "--release", "cli-6", "--snapshot", file, "--database-url", url.toString()]);
             assert.equal(r.status, 1);
             assert.match(r.stderr, new RegExp(`permission denied to create database\\. .*ALTER ROLE "${role}" CREATEDB\\), or turn the rehearsal off \\(pulumi config set rehearsal false\\); the real database was not touched`));
             assert.deepEqual(await sql(target.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }]);
@@ -152,7 +152,7 @@ describe("command-line entry points", function () {
 
     it("fails with one line naming what is wrong: missing database, unknown flag (both usage errors: exit 2), failing verification (exit 1)", () => {
         const env = { DATABASE_URL: "" };
-        let r = cli("migrate", ["status", "--dir", "migrations"], env);
+        let r = cli("migrate", ["status", "--dir", "demo/migrations"], env);
         assert.equal(r.status, 2);
         assert.match(r.stderr, /^migrate: no database: pass --database-url <url> or set DATABASE_URL/);
 

@@ -55,11 +55,11 @@ const absent = (file: (c: Ctx) => string) => (c: Ctx) => assert.ok(!fs.existsSyn
 
 const CASES: Case[] = [
     // migrate
-    { entry: "migrate", what: "no database given", args: () => ["status", "--dir", "migrations"], status: 2, says: /no database: pass --database-url <url> or set DATABASE_URL/ },
-    { entry: "migrate", what: "unreachable host, password in the URL", args: () => ["status", "--dir", "migrations", "--database-url", UNREACHABLE_DB], status: 1, says: /cannot use the database postgres:\/\/operator:\*\*\*@127\.0\.0\.1:1\/app .*ECONNREFUSED/ },
-    { entry: "migrate", what: "malformed database URL holding a password", args: () => ["status", "--dir", "migrations", "--database-url", `operator:${PASSWORD}@db`], status: 2, says: /--database-url is not a database URL of the form postgres:\/\// },
-    { entry: "migrate", what: "DATABASE_URL malformed", args: () => ["status", "--dir", "migrations"], env: { DATABASE_URL: "not a url" }, status: 2, says: /DATABASE_URL is not a database URL/ },
-    { entry: "migrate", what: "a database that does not exist", args: (c) => ["status", "--dir", "migrations", "--database-url", withPassword(c.db, "gh_no_such_db")], status: 1, says: /cannot use the database .*gh_no_such_db.*does not exist/ },
+    { entry: "migrate", what: "no database given", args: () => ["status", "--dir", "demo/migrations"], status: 2, says: /no database: pass --database-url <url> or set DATABASE_URL/ },
+    { entry: "migrate", what: "unreachable host, password in the URL", args: () => ["status", "--dir", "demo/migrations", "--database-url", UNREACHABLE_DB], status: 1, says: /cannot use the database postgres:\/\/operator:\*\*\*@127\.0\.0\.1:1\/app .*ECONNREFUSED/ },
+    { entry: "migrate", what: "malformed database URL holding a password", args: () => ["status", "--dir", "demo/migrations", "--database-url", `operator:${PASSWORD}@db`], status: 2, says: /--database-url is not a database URL of the form postgres:\/\// },
+    { entry: "migrate", what: "DATABASE_URL malformed", args: () => ["status", "--dir", "demo/migrations"], env: { DATABASE_URL: "not a url" }, status: 2, says: /DATABASE_URL is not a database URL/ },
+    { entry: "migrate", what: "a database that does not exist", args: (c) => ["status", "--dir", "demo/migrations", "--database-url", withPassword(c.db, "gh_no_such_db")], status: 1, says: /cannot use the database .*gh_no_such_db.*does not exist/ },
     { entry: "migrate", what: "missing migrations directory", args: (c) => ["up", "--dir", "no/such/dir", "--database-url", c.db], status: 1, says: /no\/such\/dir/, after: noTables },
     { entry: "migrate", what: "unknown command", args: () => ["frobnicate"], status: 2, says: /unknown command "frobnicate"/ },
     { entry: "migrate", what: "--baseline not a version", args: (c) => ["up", "--dir", path.join(c.tmp, "mig"), "--baseline", "abc", "--database-url", c.db], status: 2, says: /--baseline must be a version prefix such as 019, got "abc"/, after: noTables },
@@ -90,7 +90,7 @@ const CASES: Case[] = [
         says: /snapshot of postgres:\/\/operator:\*\*\*@127\.0\.0\.1:1\/app failed, so the release stops before any migration/,
         after: (c) => assert.deepEqual(fs.readdirSync(path.join(c.tmp, "snaps-down")), []),
     },
-    { entry: "snapshot", what: "a rehearsal flag without --prepare-rehearsal", args: (c) => ["--out", path.join(c.tmp, "snaps-dir"), "--release", "r1", "--dir", "migrations", "--database-url", c.db], status: 2, says: /--dir is a flag of --prepare-rehearsal, which was not given/, after: absent((c) => path.join(c.tmp, "snaps-dir")) },
+    { entry: "snapshot", what: "a rehearsal flag without --prepare-rehearsal", args: (c) => ["--out", path.join(c.tmp, "snaps-dir"), "--release", "r1", "--dir", "demo/migrations", "--database-url", c.db], status: 2, says: /--dir is a flag of --prepare-rehearsal, which was not given/, after: absent((c) => path.join(c.tmp, "snaps-dir")) },
     { entry: "snapshot", what: "--prepare-rehearsal with nothing to test", args: (c) => ["--out", path.join(c.tmp, "snaps-prep"), "--release", "r1", "--prepare-rehearsal", "--database-url", c.db], status: 2, says: /--prepare-rehearsal needs --dir \(runner mode\) or --head \(command mode\)/, after: absent((c) => path.join(c.tmp, "snaps-prep")) },
     { entry: "snapshot", what: "--out is a file", args: (c) => ["--out", path.join(c.tmp, "a-file"), "--release", "r1", "--database-url", c.db], status: 1, says: /--out .*a-file is a file, not a directory/ },
 

@@ -53,7 +53,7 @@ describe("migration lint (libpg-query) and the release plan", () => {
     });
 
     it("the shipped migrations have nothing destructive", async () => {
-        const files = readMigrationDir(path.join(__dirname, "..", "migrations"));
+        const files = readMigrationDir(path.join(__dirname, "..", "demo", "migrations"));
         const findings = await lintMigrations(files);
         assert.deepEqual(blockingFindings(findings, files), []);
         assert.deepEqual(findings.map((f) => `${f.file}:${f.line} ${f.operation}`), ["021_ai_allowlist.sql:7 CREATE INDEX idx_users_ai_allowlisted_true ON users"]);

@@ -1,6 +1,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { filesManifest, readMigrationDir } from "../components/release/migrationFiles";
 import { MigrationError, migrateUp, migrationStatus } from "../components/release/runner";
 import { migrationDir } from "./helpers/migrations";
 import { freshDatabase, sql } from "./helpers/postgres";
@@ -45,6 +46,48 @@ describe("migration runner (real PostgreSQL)", function () {
             assert.ok(r.duration_ms >= 0);
         }
         assert.deepEqual(await tableNames(db.url), ["accounts", "gatehouse_migrations", "orders"]);
+    });
+
+    describe("with the manifest the release plan showed (the AWS runner's copy of the app's files)", () => {
+        const manifestOf = (files: Record<string, string>, baseline?: string) => filesManifest(readMigrationDir(migrationDir(files)), baseline);
+
+        it("applies the files when the directory holds exactly the reviewed ones", async () => {
+            const result = await migrateUp({ databaseUrl: db.url, dir: migrationDir(threeFiles), expectedManifest: manifestOf(threeFiles) });
+            assert.equal(result.applied.length, 3);
+        });
+
+        it("refuses a directory whose files differ, before applying anything, listing its files with their sha256", async () => {
+            const changed = { ...threeFiles, "002_orders.sql": "CREATE TABLE orders (id serial PRIMARY KEY);" };
+            const dir = migrationDir(changed);
+            const [, orders] = readMigrationDir(dir);
+            await assert.rejects(migrateUp({ databaseUrl: db.url, dir, expectedManifest: manifestOf(threeFiles) }), (err: Error) => {
+                assert.match(err.message, /are not the ones the release plan showed \(manifest [0-9a-f]{16} here, [0-9a-f]{16} in the plan\); nothing was applied/);
+                assert.match(err.message, new RegExp(`  002_orders\\.sql  sha256 ${orders.sha256.slice(0, 16)}\n`));
+                assert.match(err.message, /fix: build the runner image from this release's checkout of the app \(scripts\/runner-image\.sh/);
+                return true;
+            });
+            assert.deepEqual(await tableNames(db.url), [], "nothing applied, not even the tracking table");
+        });
+
+        it("for one release step, covers the files up to its own: a later file does not change it, its own file missing refuses", async () => {
+            const two = { "001_accounts.sql": threeFiles["001_accounts.sql"], "002_orders.sql": threeFiles["002_orders.sql"] };
+            const step = filesManifest(readMigrationDir(migrationDir(two)), undefined, "002_orders.sql");
+            assert.equal(filesManifest(readMigrationDir(migrationDir(threeFiles)), undefined, "002_orders.sql"), step);
+            const result = await migrateUp({ databaseUrl: db.url, dir: migrationDir(threeFiles), throughFile: "002_orders.sql", expectedManifest: step });
+            assert.deepEqual(result.applied.map((a) => a.file), ["001_accounts.sql", "002_orders.sql"]);
+            const lacking = migrationDir({ "001_accounts.sql": threeFiles["001_accounts.sql"] });
+            await assert.rejects(migrateUp({ databaseUrl: db.url, dir: lacking, throughFile: "002_orders.sql", expectedManifest: step }), /002_orders\.sql is not there, [0-9a-f]{16} in the plan\); nothing was applied/);
+        });
+
+        it("refuses an extra file the plan did not list, and counts only files above the baseline", async () => {
+            const extra = { ...threeFiles, "011_more.sql": "CREATE TABLE more (id int);" };
+            await assert.rejects(migrateUp({ databaseUrl: db.url, dir: migrationDir(extra), expectedManifest: manifestOf(threeFiles) }), /nothing was applied/);
+            assert.deepEqual(await tableNames(db.url), []);
+            // A baselined file is not part of the release: the plan's manifest above 001 matches a directory whose 001 differs.
+            const otherBaselined = { ...threeFiles, "001_accounts.sql": "CREATE TABLE accounts (id serial PRIMARY KEY);" };
+            assert.equal(manifestOf(otherBaselined, "001"), manifestOf(threeFiles, "001"));
+            assert.notEqual(manifestOf(otherBaselined), manifestOf(threeFiles));
+        });
     });
 
     it("is idempotent: a second run applies nothing", async () => {

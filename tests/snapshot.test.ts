@@ -9,7 +9,7 @@ import { listSnapshots, restoreSnapshot, takeSnapshot } from "../components/rele
 import { shippedMigrationsWith } from "./helpers/migrations";
 import { freshDatabase, sql } from "./helpers/postgres";
 
-const MIGRATIONS = path.join(__dirname, "..", "migrations");
+const MIGRATIONS = path.join(__dirname, "..", "demo", "migrations");
 
 /** Tables with row counts and a checksum of their full contents. */
 async function fingerprint(url: string): Promise<Record<string, { rows: number; md5: string }>> {

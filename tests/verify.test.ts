@@ -32,7 +32,7 @@ describe("schema verification (real PostgreSQL)", () => {
     });
 
     it("the first app's migrations satisfy its checklist's checks and its named extras", async () => {
-        await migrateUp({ databaseUrl: db.url, dir: path.join(ROOT, "migrations") });
+        await migrateUp({ databaseUrl: db.url, dir: path.join(ROOT, "demo", "migrations") });
         const result = await verifySchema(db.url, readExpectations(KIFU));
         assert.deepEqual(result.missing, []);
         assert.equal(result.checked, 12);

@@ -14,6 +14,7 @@ import { ReleaseHistory, ledgerParameter, releaseKind } from "./releaseLedger";
 import { SecretStore } from "./secretStore";
 import { appTaskDefinition, executionRole } from "./taskDefinition";
 import { withDerivedEnv } from "../release/healthGate";
+import { filesManifest } from "../release/migrationFiles";
 
 export interface AwsPlatformArgs {
     config: GatehouseConfig;
@@ -367,10 +368,16 @@ export class AwsPlatform extends pulumi.ComponentResource {
         };
         if (migrations.mode === "runner") {
             const baseline = migrations.baseline ? ["--baseline", migrations.baseline] : [];
-            rehearse([{ description: "pending migrations", taskDefinition: runner!.arn, command: runnerCommand("migrate", ["up", "--dir", migrations.dir, ...baseline]), urlEnv: "DATABASE_URL" }]);
+            // The runner applies its image's copy of the app's files, and only if they are the ones the plan showed.
+            const up = (through?: string) => [
+                ...["up", "--dir", RUNNER_MIGRATIONS_DIR, ...baseline],
+                ...(through ? ["--through-file", through] : []),
+                ...["--manifest", filesManifest(migrations.files, migrations.baseline, through)],
+            ];
+            rehearse([{ description: "pending migrations", taskDefinition: runner!.arn, command: runnerCommand("migrate", up()), urlEnv: "DATABASE_URL" }]);
             for (const file of migrations.files) {
                 // Keyed by checksum, like the local target: preview lists only pending files.
-                previous = [task(`migration-${file.version}-${file.name}`, `migration ${file.file}`, runner!, runnerCommand("migrate", ["up", "--dir", migrations.dir, "--through-file", file.file, ...baseline]), [file.sha256], previous)];
+                previous = [task(`migration-${file.version}-${file.name}`, `migration ${file.file}`, runner!, runnerCommand("migrate", up(file.file)), [file.sha256], previous)];
             }
         } else if (migrations.mode === "command") {
             // The app's image runs its own tool with the migrator's URL in the app's env var and form. Its exit code
@@ -415,6 +422,12 @@ export class AwsPlatform extends pulumi.ComponentResource {
 }
 
 /** The runner image runs Gatehouse's CLIs from the repository root, as the local steps do. */
+/**
+ * Where the runner image holds the app's migration files (components/aws/runner.Dockerfile
+ * copies them there; scripts/runner-image.sh stages them from the app's checkout).
+ */
+export const RUNNER_MIGRATIONS_DIR = "app-migrations";
+
 function runnerCommand(script: string, args: string[]): string[] {
     return ["node", "--liftoff-only", `.gatehouse/build/${script}.js`, ...args];
 }

@@ -1,8 +1,12 @@
-# The migration runner image (config: migrationRunnerImage): Gatehouse's CLIs
-# and this repository's migrations and schema expectations, run as one-off
-# ECS tasks inside the VPC. Build from the repository root:
-#   docker build -f components/aws/runner.Dockerfile -t <registry>/gatehouse-runner:<release> .
-# The task's command is `node --liftoff-only .gatehouse/build/migrate.js ...`.
+# The migration runner image (config: migrationRunnerImage): Gatehouse's CLIs,
+# the schema expectations, and the app's own migration files of one release
+# (in app-migrations/), run as one-off ECS tasks inside the VPC. Built per
+# release by scripts/runner-image.sh, which stages the context (this
+# repository's files and the app's migrations directory) and runs docker build:
+#   scripts/runner-image.sh --migrations ../kifu/backend/migrations --tag <registry>/gatehouse-runner:<release>
+# The task's command is `node --liftoff-only .gatehouse/build/migrate.js up --dir app-migrations
+# --checksum <file>=<sha256> ...`: the runner applies only the copies whose sha256
+# the release plan showed.
 FROM node:22-bookworm-slim
 WORKDIR /gatehouse
 # node-postgres treats sslmode=require as verify-full: trust the RDS certificate
@@ -13,7 +17,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY components ./components
 COPY scripts ./scripts
-COPY migrations ./migrations
+COPY app-migrations ./app-migrations
 COPY checks ./checks
 COPY Pulumi.yaml ./
 RUN npx esbuild scripts/migrate.ts --bundle --platform=node --target=node22 --format=cjs --packages=external \

@@ -36,6 +36,11 @@ export class FixCommands {
         return `pulumi config set --stack ${this.stack} --secret ${quoteIfNeeded(key)} <value>`;
     }
 
+    /** Sets a secret to what a shell command prints (a value never typed, never in the shell's history). */
+    setSecretFromCommand(key: string, command: string): string {
+        return `pulumi config set --stack ${this.stack} --secret ${quoteIfNeeded(key)} "$(${command})"`;
+    }
+
     /** A multi-line secret (a key file): `pulumi config set` reads the value from stdin. */
     setSecretFromFile(key: string, file: string): string {
         return `pulumi config set --stack ${this.stack} --secret ${quoteIfNeeded(key)} < ${file}`;

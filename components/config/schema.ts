@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { RELEASE_ID, RELEASE_ID_RULE } from "./releaseId";
+import { parseSecretFormat } from "./secretFormats";
 
 // The typed shape of every key Pulumi.yaml declares. Values arrive already
 // decoded to their declared type; this adds the rules a type cannot say.
@@ -74,10 +75,16 @@ export const configSchema = z.object({
     ruleFallbackEnv: optionalEnvName,
     notificationSendCap: z.number().int().min(0),
     notificationSendCapEnv: optionalEnvName,
+    secretFormats: z.array(
+        z.string().superRefine((entry, ctx) => {
+            const parsed = parseSecretFormat(entry);
+            if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
+        }),
+    ),
     checklistGaps: z.array(z.string().regex(/^[^:\n]+: \S[^\n]*$/, { error: 'must be "item: why", e.g. "REDIS_URL: this version uses no Redis"' })),
 
     migrationMode: z.enum(["runner", "command", "none"]),
-    migrationsDir: z.string().min(1),
+    migrationsDir: z.string(),
     migrationCommand: z.string(),
     migrationDownCommand: z.string(),
     migrationHead: z.string().regex(/^[A-Za-z0-9_.-]*$/, { error: "must be a revision id (letters, digits, _ . -), e.g. 002_add_operability_fields" }),

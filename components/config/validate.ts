@@ -6,6 +6,7 @@ import { readExpectations } from "../release/verify";
 import { ConfigProblem, FixCommands } from "./problems";
 import { DecodedValue, PROJECT_FILE, ProjectFile, decodeValue, readProjectFile } from "./declarations";
 import { PlainConfig, configSchema } from "./schema";
+import { formatProblem, generateCommand, parseSecretFormat } from "./secretFormats";
 
 export type Role = "backend" | "worker" | "frontend";
 export const ROLES: readonly Role[] = ["backend", "worker", "frontend"];
@@ -179,6 +180,7 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
 
     const secretNames = neededSecrets(cfg);
     checkSecretValues(input, secretNames, fix, problems);
+    checkSecretFormats(input, cfg.secretFormats, secretNames, fix, problems);
     // Read first, reported after the unknown keys as before: the gate spec names secret keys of its own.
     const releaseProblems: ConfigProblem[] = [];
     const releaseSteps = readReleaseSettings(input, cfg, fix, releaseProblems);
@@ -256,7 +258,14 @@ function readReleaseSettings(input: ConfigInput, cfg: PlainConfig, fix: FixComma
         }
     };
     let migrations: MigrationSettings = { mode: "none" };
-    if (cfg.migrationMode === "runner") {
+    if (cfg.migrationMode === "runner" && !cfg.migrationsDir) {
+        // No default: a runner-mode app that forgot it would silently get another app's files.
+        problems.push({
+            key: "migrationsDir",
+            problem: "is required while migrationMode is runner: the directory of the app's own NNN_name.sql files, from the checkout of the release (e.g. ../kifu/backend/migrations)",
+            fix: fix.set("migrationsDir", "<the app's checkout>/<its migrations directory>"),
+        });
+    } else if (cfg.migrationMode === "runner") {
         const files = attempt("migrationsDir", cfg.migrationsDir, () => readMigrationDir(resolve(cfg.migrationsDir))) ?? [];
         migrations = { mode: "runner", dir: cfg.migrationsDir, files, baseline: cfg.migrationBaseline || undefined };
     } else if (cfg.migrationMode === "command") {
@@ -765,6 +774,22 @@ function checkSecretValues(input: ConfigInput, secretNames: string[], fix: FixCo
             });
         }
     }
+}
+
+/** Each declared secret format names a secret of this stack, and its value (when set) is in that form. */
+function checkSecretFormats(input: ConfigInput, entries: string[], secretNames: string[], fix: FixCommands, problems: ConfigProblem[]): void {
+    entries.forEach((entry, index) => {
+        const parsed = parseSecretFormat(entry);
+        if ("error" in parsed) return; // reported by the schema
+        const { name, format } = parsed;
+        if (!secretNames.includes(name)) {
+            problems.push({ key: `secretFormats[${index}]`, problem: `names ${name}, which is not a secret of this stack (${secretNames.join(", ") || "none"})`, fix: fix.setPath(`secretFormats[${index}]`, "<NAME>=<encoding>:<bytes>") });
+            return;
+        }
+        const value = input.values[name];
+        const problem = typeof value === "string" && input.secretKeys.has(name) ? formatProblem(value, format) : undefined;
+        if (problem) problems.push({ key: name, problem: `${problem} (secretFormats)`, fix: fix.setSecretFromCommand(name, generateCommand(format)) });
+    });
 }
 
 function checkUnknownKeys(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[], gateSecrets: string[] = []): void {

@@ -102,3 +102,21 @@ export function compareVersions(a: string, b: string): number {
     const diff = BigInt(a) - BigInt(b);
     return diff < 0n ? -1 : diff > 0n ? 1 : 0;
 }
+
+/**
+ * One sha256 over the files a release may apply: those above the baseline, up
+ * to and including `through` where given (a release step's own file), their
+ * names and checksums in file-name order. The release plan computes it from
+ * the deployer's copy of the app's files; the AWS runner recomputes it from its
+ * image's copy and refuses to start when the two differ. Up to a step's own
+ * file, so a step's command stays the same when later files are added.
+ */
+export function filesManifest(files: MigrationFile[], baseline?: string, through?: string): string {
+    const end = through === undefined ? files.length : files.findIndex((f) => f.file === through) + 1;
+    const lines = files
+        .slice(0, end)
+        .filter((f) => baseline === undefined || compareVersions(f.version, baseline) > 0)
+        .map((f) => `${f.file} ${f.sha256}\n`)
+        .join("");
+    return crypto.createHash("sha256").update(lines).digest("hex");
+}

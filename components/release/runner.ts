@@ -1,6 +1,6 @@
 import * as path from "path";
 import { Client } from "pg";
-import { MigrationFile, compareFileNames, compareVersions, readMigrationDir } from "./migrationFiles";
+import { MigrationFile, compareFileNames, compareVersions, filesManifest, readMigrationDir } from "./migrationFiles";
 import { SqlStatement, loadSqlParser, outsideTransactionOnly, splitStatements, transactionEffect } from "./sqlStatements";
 
 /** The tracking table: one row per applied (or baselined) file, keyed by file name. */
@@ -25,6 +25,14 @@ export interface RunnerOptions {
     through?: string;
     /** Apply pending files up to and including this file, in file-name order (one release resource per file). */
     throughFile?: string;
+    /**
+     * The manifest of the files above the baseline, up to throughFile where
+     * given, as the release plan showed them (filesManifest). Where given, a
+     * directory whose files differ refuses the run before anything is applied:
+     * the AWS runner image carries its own copy of the app's files, which must
+     * be the reviewed ones.
+     */
+    expectedManifest?: string;
     /** How long to wait for another runner's lock, in ms. @default 600000 */
     lockWaitMs?: number;
     /** lock_timeout for each migration's own statements, so a blocked ALTER fails instead of queueing traffic behind it. @default "10s" */
@@ -110,6 +118,7 @@ interface FilePlan {
 export async function migrateUp(options: RunnerOptions): Promise<RunResult> {
     const log = options.log ?? (() => {});
     const files = readMigrationDir(options.dir);
+    if (options.expectedManifest !== undefined) refuseUnreviewedFiles(files, options);
     const last = lastFileToApply(files, options);
     // Checked before connecting: the tracking table is not created for a run that cannot start.
     if (options.baseline !== undefined && !/^\d+$/.test(options.baseline)) throw new Error(`--baseline ${options.baseline}: not a version number; pass the numeric prefix of the last file applied by hand, e.g. 019`);
@@ -159,6 +168,21 @@ export async function migrateUp(options: RunnerOptions): Promise<RunResult> {
     } finally {
         await client.end();
     }
+}
+
+/** The directory holds exactly the files, with the contents, that the release plan showed. */
+function refuseUnreviewedFiles(files: MigrationFile[], options: RunnerOptions): void {
+    const through = options.throughFile === undefined ? undefined : path.basename(options.throughFile);
+    const lacking = through !== undefined && !files.some((f) => f.file === through);
+    const here = lacking ? undefined : filesManifest(files, options.baseline, through);
+    if (here === options.expectedManifest) return;
+    const above = options.baseline === undefined ? files : files.filter((f) => compareVersions(f.version, options.baseline!) > 0);
+    throw new Error(
+        `the migration files in ${options.dir} are not the ones the release plan showed (${lacking ? `${through} is not there` : `manifest ${here!.slice(0, 16)} here`}, ${options.expectedManifest!.slice(0, 16)} in the plan); nothing was applied. ` +
+            `Files here${options.baseline === undefined ? "" : ` above baseline ${options.baseline}`}, to compare with the plan's list (pulumi preview):\n` +
+            above.map((f) => `  ${f.file}  sha256 ${f.sha256.slice(0, 16)}\n`).join("") +
+            "  fix: build the runner image from this release's checkout of the app (scripts/runner-image.sh --migrations <the app's migrations directory>), set migrationRunnerImage to it, and run pulumi up again",
+    );
 }
 
 export type FileState = "applied" | "baseline" | "pending" | "drifted" | "missing-file";

@@ -17,7 +17,7 @@ page="http://127.0.0.1:$fport"
 source "$(dirname "$0")/lib.sh"
 
 pg_dump "$db" > "$work/kifu_prod_backup_$(date +%Y%m%d_%H%M%S).sql"
-for f in ${MANUAL_MIGRATIONS-migrations/*.sql}; do psql "$db" -q -v ON_ERROR_STOP=1 -f "$f"; done
+for f in ${MANUAL_MIGRATIONS-demo/migrations/*.sql}; do psql "$db" -q -v ON_ERROR_STOP=1 -f "$f"; done
 
 # The checklist's verification queries (checks/kifu.schema.yaml's checklist group).
 psql "$db" -Atc "SELECT column_name FROM information_schema.columns WHERE table_schema='public' AND table_name='users' AND column_name='ai_allowlisted';" | grep -q ai_allowlisted

@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { Answer, RecordingMocks, RegistrationOptions, unwrapSecrets } from "./mocks";
 import { EngineState, Executed, executingAnswer } from "./executor";
+import { filesManifest, readMigrationDir } from "../../components/release/migrationFiles";
 import { RunOptions, RunResult, runStack } from "./program";
 
 // A stand-in for the AWS APIs (and the PostgreSQL roles) a prod stack talks
@@ -213,6 +214,12 @@ export class AwsAccount {
     downgradeForgets: (image: string) => boolean = (image) => image.includes("forgetful-down");
     /** Whether an image answers production traffic with 5xx beyond its slot's alarm threshold (the gate's few requests stay below it). */
     failsUnderLoad: (image: string) => boolean = (image) => image.includes("under-load");
+    /**
+     * The directory of the app's migration files a runner image carries
+     * (scripts/runner-image.sh builds one per release from the app's checkout);
+     * undefined: none.
+     */
+    runnerFiles: (image: string) => string | undefined = () => undefined;
     /** Whether an image's container health check (its CMD-SHELL command) ever passes. */
     containerHealthy: (image: string) => boolean = (image) => !image.includes("never-healthy");
 
@@ -580,12 +587,19 @@ export class AwsAccount {
         }
         const script = command.join(" ");
         const through = command.indexOf("--through-file");
-        if (through >= 0 && !db.appliedFiles.includes(command[through + 1])) db.appliedFiles.push(command[through + 1]);
         const up = script.match(/migrate\.js up --dir (\S+)/);
+        // Gatehouse's runner (components/release/runner.ts) reads the image's copy of the app's files
+        // and, before applying anything, exits 1 unless they are the ones the plan showed (--manifest).
+        const files = up ? this.runnerFiles(definition.image) : undefined;
+        if (up && !files) return 1; // the image holds no migrations directory
+        const manifest = /--manifest ([0-9a-f]{64})/.exec(script)?.[1];
+        const throughFile = through >= 0 ? command[through + 1] : undefined;
+        if (files && manifest && (throughFile && !fs.existsSync(`${files}/${throughFile}`) ? true : filesManifest(readMigrationDir(files), /--baseline (\S+)/.exec(script)?.[1], throughFile) !== manifest)) return 1;
+        if (through >= 0 && !db.appliedFiles.includes(command[through + 1])) db.appliedFiles.push(command[through + 1]);
         if (up && through < 0) {
             // `migrate up` without --through-file: every pending file after the baseline, in file-name order.
             const baseline = /--baseline (\S+)/.exec(script)?.[1] ?? "";
-            for (const f of fs.readdirSync(up[1]).filter((f) => f.endsWith(".sql")).sort()) {
+            for (const f of fs.readdirSync(files!).filter((f) => f.endsWith(".sql")).sort()) {
                 if (f.split("_")[0] > baseline && !db.appliedFiles.includes(f)) db.appliedFiles.push(f);
             }
         }

@@ -1,6 +1,7 @@
 import * as crypto from "crypto";
 import * as path from "path";
 import { readProjectFile, secretsNamedByStackFile } from "../../components/config";
+import { SecretFormat, generateSecret, parseSecretFormat } from "../../components/config/secretFormats";
 import { parseYamlFile } from "../../components/config/yamlCache";
 
 export const REPO_ROOT = path.join(__dirname, "..", "..");
@@ -35,6 +36,14 @@ export interface LoadedStack {
  * missing required keys refused, and values turned into the strings the
  * program sees (lists as JSON). Secrets get generated test values, marked secret.
  */
+/**
+ * A production stack file names the app's own migrations in the app's
+ * checkout beside the project (Pulumi.prod.yaml: ../kifu/backend/migrations),
+ * which no test machine has: tests read the stand-in of those files instead
+ * (tests/realApps.test.ts reads the real ones). A test may still set its own.
+ */
+const APP_CHECKOUT_STAND_INS: Record<string, string> = { "../kifu/backend/migrations": "demo/migrations" };
+
 export function loadStackConfig(stack: string, options: StackConfigOptions = {}): LoadedStack {
     const project = readProjectFile(path.join(REPO_ROOT, "Pulumi.yaml"));
     const stackFile = path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
@@ -42,6 +51,8 @@ export function loadStackConfig(stack: string, options: StackConfigOptions = {})
     const prefix = `${project.name}:`;
     const full = (key: string) => (key.includes(":") ? key : prefix + key);
 
+    const appFiles = raw[full("migrationsDir")];
+    if (typeof appFiles === "string" && APP_CHECKOUT_STAND_INS[appFiles]) raw[full("migrationsDir")] = APP_CHECKOUT_STAND_INS[appFiles];
     for (const key of options.remove ?? []) delete raw[full(key)];
     for (const [key, value] of Object.entries(options.set ?? {})) raw[full(key)] = value;
 
@@ -69,8 +80,9 @@ export function loadStackConfig(stack: string, options: StackConfigOptions = {})
     for (const [key, value] of Object.entries(raw)) config[key] = toConfigString(value);
 
     const names = secretsNamedByStackFile(raw, project.name);
+    const formats = secretFormatsOf(raw[prefix + "secretFormats"]);
     const secretValues: Record<string, string> = {};
-    for (const name of names) secretValues[name] = testSecretValue(name);
+    for (const name of names) secretValues[name] = testSecretValue(name, formats.get(name));
     Object.assign(secretValues, options.secrets ?? {});
     for (const name of options.omitSecrets ?? []) delete secretValues[name];
 
@@ -95,9 +107,19 @@ const testSecrets = new Map<string, string>();
  * leak. Stable per name within a test run, as an operator's secret is stable
  * between two `pulumi up`s.
  */
-export function testSecretValue(name: string): string {
-    if (!testSecrets.has(name)) testSecrets.set(name, `gh-test-${name.toLowerCase()}-${crypto.randomBytes(6).toString("hex")}`);
+export function testSecretValue(name: string, format?: SecretFormat): string {
+    // A secret with a declared form gets a random value in it (random enough that no real config contains it).
+    if (!testSecrets.has(name)) testSecrets.set(name, format ? generateSecret(format) : `gh-test-${name.toLowerCase()}-${crypto.randomBytes(6).toString("hex")}`);
     return testSecrets.get(name)!;
+}
+
+function secretFormatsOf(entries: unknown): Map<string, SecretFormat> {
+    const formats = new Map<string, SecretFormat>();
+    for (const entry of Array.isArray(entries) ? entries : []) {
+        const parsed = parseSecretFormat(String(entry));
+        if (!("error" in parsed)) formats.set(parsed.name, parsed.format);
+    }
+    return formats;
 }
 
 function matchesDeclaredType(type: string, value: unknown): boolean {

@@ -2,7 +2,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import * as YAML from "yaml";
 import { Engine, EngineUnavailable, engineEnv, localProject, provideEngine } from "../../scripts/lib/engine";
+import { generateLocalSecrets } from "../../scripts/lib/localSecrets";
 
 /** What the engine did to each resource in one update, keyed `type::name`. */
 export type Operations = Record<string, Operation>;
@@ -72,6 +74,8 @@ export class EngineStack {
         const env = { ...engineEnv(engine, stateDir), GATEHOUSE_PROJECT_DIR: workDir };
         const stack = await LocalWorkspace.createStack({ stackName: options.name, workDir }, { pulumiCommand: engine.command, envVars: env });
         for (const [key, value] of Object.entries(options.secrets ?? {})) await stack.setConfig(`gatehouse:${key}`, { value, secret: true });
+        // The rest of the stack file's secrets, as up:local makes them (each in its declared form).
+        await generateLocalSecrets(stack, YAML.parse(fs.readFileSync(path.join(workDir, `Pulumi.${options.name}.yaml`), "utf8")).config ?? {});
         return new EngineStack(options.name, stack, env, stateDir);
     }
 

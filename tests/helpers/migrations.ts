@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export const SHIPPED_MIGRATIONS = path.join(__dirname, "..", "..", "migrations");
+export const SHIPPED_MIGRATIONS = path.join(__dirname, "..", "..", "demo", "migrations");
 
 /** A temporary migrations directory holding exactly these files (name -> SQL). */
 export function migrationDir(files: Record<string, string>): string {
