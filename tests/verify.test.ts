@@ -112,7 +112,7 @@ describe("schema verification (real PostgreSQL)", () => {
              CREATE UNIQUE INDEX t_c_partial ON t (c) WHERE c > 0;`,
         );
         const check = (columns: string[], kind: "constraint" | "index") =>
-            verifySchema(db.url, oneGroup({ tables: { t: { columns: [], unique: [{ columns, kind }] } } })).then(
+            verifySchema(db.url, oneGroup({ tables: { t: { columns: [], unique: [{ columns, kind, because: kind === "constraint" ? "an upsert names it" : undefined }] } } })).then(
                 () => "ok",
                 (err: SchemaVerificationError) => err.missing[0].replace('[checklist "the group"] ', ""),
             );
@@ -169,9 +169,13 @@ describe("schema verification (real PostgreSQL)", () => {
         assert.throws(() => readExpectations(bad), new RegExp(`${bad}: not a valid schema expectations file:\\n  checklist\\.keys\\.tables\\.users\\.primaryKey`));
     });
 
-    it("refuses a unique check that does not say constraint or index, and the old ungrouped form", () => {
+    it("takes any unique index by default, asks why where a check demands a constraint, and refuses the old ungrouped form", () => {
         const noKind = writeTemp("checklist:\n  keys:\n    tables:\n      users: { unique: [{ columns: [email] }] }\n");
-        assert.throws(() => readExpectations(noKind), /checklist\.keys\.tables\.users\.unique\.0\.kind: must say what is required: constraint or index/);
+        assert.equal(readExpectations(noKind).checklist.keys.tables.users.unique[0].kind, "index");
+        const unexplained = writeTemp("checklist:\n  keys:\n    tables:\n      users: { unique: [{ columns: [email], kind: constraint }] }\n");
+        assert.throws(() => readExpectations(unexplained), /checklist\.keys\.tables\.users\.unique\.0: kind: constraint needs `because`: what in the app needs a constraint rather than any unique index/);
+        const explained = writeTemp("checklist:\n  keys:\n    tables:\n      users: { unique: [{ columns: [email], kind: constraint, because: \"upserts ON CONFLICT ON CONSTRAINT users_email_key\" }] }\n");
+        assert.equal(readExpectations(explained).checklist.keys.tables.users.unique[0].kind, "constraint");
         const bare = writeTemp("checklist:\n  keys:\n    tables:\n      users: { unique: [[email]] }\n");
         assert.throws(() => readExpectations(bare), /checklist\.keys\.tables\.users\.unique\.0: .*expected object/);
         const old = writeTemp("tables:\n  users: { primaryKey: [id] }\n");

@@ -12,20 +12,27 @@ const uniqueExpectation = z
     .object({
         columns: columnList,
         /**
-         * constraint: a UNIQUE constraint (pg_constraint), what `ON CONFLICT ON
-         * CONSTRAINT` and the checklists' pg_constraint queries need. index: any
-         * unique index on exactly these columns without a WHERE clause (a
-         * constraint's or primary key's own index counts: it enforces the same).
+         * index (the default): any unique index on exactly these columns without
+         * a WHERE clause; a constraint's or primary key's own index counts, as it
+         * enforces the same (an app that creates uniqueness with
+         * `op.create_index(..., unique=True)` has no constraint). constraint: a
+         * UNIQUE constraint in pg_constraint, only where the app needs one by
+         * name, e.g. an upsert `ON CONFLICT ON CONSTRAINT <name>`, which accepts
+         * no index; `because` says which.
          */
-        kind: z.enum(["constraint", "index"], { error: "must say what is required: constraint or index" }),
+        kind: z.enum(["constraint", "index"], { error: "must be constraint or index (the default)" }).default("index"),
+        because: z.string().min(1).optional(),
     })
-    .strict();
+    .strict()
+    .refine((u) => u.kind !== "constraint" || u.because !== undefined, {
+        error: "kind: constraint needs `because`: what in the app needs a constraint rather than any unique index (e.g. an upsert ON CONFLICT ON CONSTRAINT <name>)",
+    });
 
 const tableExpectation = z
     .object({
         columns: z.array(name).default([]),
         primaryKey: columnList.optional(),
-        unique: z.array(uniqueExpectation, { error: "must be a list of { columns: [...], kind: constraint | index }" }).default([]),
+        unique: z.array(uniqueExpectation, { error: "must be a list of { columns: [...] } (kind: constraint with because, where the app needs one)" }).default([]),
     })
     .strict();
 
