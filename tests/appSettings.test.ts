@@ -51,7 +51,7 @@ describe("database URL scheme and command-mode migrations on AWS (mocks over the
     it("reads the revision before migrating and checks the head after it, in the runner image, whatever the command's exit code", () => {
         const runner = "node --liftoff-only .gatehouse/build/migration-revision.js";
         assert.equal(task(routine, "routine-revision-before").command.join(" "), `${runner} current --revision-table alembic_version --revision-column version_num`);
-        assert.equal(task(routine, "routine-revision-check").command.join(" "), `${runner} check --head 002_add_operability_fields --revision-table alembic_version --revision-column version_num`);
+        assert.equal(task(routine, "routine-revision-check").command.join(" "), `${runner} check --head 005_god33_weight_columns_float --revision-table alembic_version --revision-column version_num`);
         const definition = (name: string) => `arn:aws:mock:ap-northeast-2:123456789012:taskdefinition/${name}`;
         assert.equal(task(routine, "routine-revision-before").taskDefinition, definition("routine-runner"));
         assert.equal(task(routine, "routine-migrate").taskDefinition, definition("routine-migrate"), "the app's own image runs its tool");
@@ -70,9 +70,9 @@ describe("stack settings the app really reads, and the preview saying what it do
         for (const item of ["REDIS_URL", "Kakao token", "LLM key", "release guardrails", "/readyz", "plan generation"]) assert.ok(plan.includes(`\n  ${item} (`), `the plan does not mention ${item}`);
         assert.match(
             plan,
-            /Migrations:\n {2}command: uv run alembic -c apps\/backend\/alembic\.ini upgrade head\n {2}gets DATABASE_URL as postgresql\+psycopg:\/\/\.\.\.\n {2}history: uv run alembic -c apps\/backend\/alembic\.ini history \(printed into the migration task's log before it migrates\)\n {2}then alembic_version\.version_num must be 002_add_operability_fields: read from the database itself, whatever the command's exit code\n/,
+            /Migrations:\n {2}command: \.venv\/bin\/alembic -c apps\/backend\/alembic\.ini upgrade head\n {2}gets DATABASE_URL as postgresql\+psycopg:\/\/\.\.\.\n {2}history: \.venv\/bin\/alembic -c apps\/backend\/alembic\.ini history \(printed into the migration task's log before it migrates\)\n {2}then alembic_version\.version_num must be 005_god33_weight_columns_float: read from the database itself, whatever the command's exit code\n/,
         );
-        assert.match(plan, /\d+\. migration command, then revision check \(002_add_operability_fields\)\n/);
+        assert.match(plan, /\d+\. migration command, then revision check \(005_god33_weight_columns_float\)\n/);
     });
 
     it("the first app's plan has no such section: its stack sets nothing its app does not read", async () => {

@@ -250,7 +250,7 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
         assert.deepEqual(inputs(step("pulumi-nodejs:dynamic/gatehouse:OneOffTask", "routine-migrate")).command, [
             "/bin/sh",
             "-c",
-            "uv run alembic -c apps/backend/alembic.ini history && uv run alembic -c apps/backend/alembic.ini upgrade head",
+            ".venv/bin/alembic -c apps/backend/alembic.ini history && .venv/bin/alembic -c apps/backend/alembic.ini upgrade head",
         ]);
         assert.equal(inputs(step("pulumi-nodejs:dynamic/gatehouse:HealthGate", "routine-backend-gate")).baseUrl, "https://routine.example.com:8443");
     });

@@ -48,7 +48,7 @@ describe("AWS worker gate (routine-prod with a worker, stand-in)", () => {
 describe("AWS rehearsal (routine-prod, stand-in)", () => {
     const account = new AwsAccount("routine");
     account.alembicHead = (image) => Number(/:r(\d)/.exec(image)?.[1] ?? 0);
-    const DOWN = "uv run alembic -c apps/backend/alembic.ini downgrade -1";
+    const DOWN = ".venv/bin/alembic -c apps/backend/alembic.ini downgrade -1";
     const up = (release: string, liveSlot: "blue" | "green", image: string, standby?: string) =>
         account.up("routine-prod", { stackName: "routine-prod-rehearsal", set: { ...settings("routine", { release, liveSlot, image, standby }), migrationDownCommand: DOWN } });
     const scratchRuns = (release: string) => account.taskRuns.filter((t) => t.release === release && t.database !== "live");
@@ -69,9 +69,9 @@ describe("AWS rehearsal (routine-prod, stand-in)", () => {
         assert.deepEqual(
             onScratch.map((t) => t.command.join(" ").replace(/^.*exec "\$@" sh /, "")),
             [
-                "/bin/sh -c uv run alembic -c apps/backend/alembic.ini history && uv run alembic -c apps/backend/alembic.ini upgrade head",
+                "/bin/sh -c .venv/bin/alembic -c apps/backend/alembic.ini history && .venv/bin/alembic -c apps/backend/alembic.ini upgrade head",
                 "node --liftoff-only .gatehouse/build/migration-revision.js schema-save",
-                "/bin/sh -c uv run alembic -c apps/backend/alembic.ini downgrade -1 && uv run alembic -c apps/backend/alembic.ini upgrade head",
+                "/bin/sh -c .venv/bin/alembic -c apps/backend/alembic.ini downgrade -1 && .venv/bin/alembic -c apps/backend/alembic.ini upgrade head",
                 "node --liftoff-only .gatehouse/build/migration-revision.js schema-compare",
                 "node --liftoff-only .gatehouse/build/migration-revision.js check --head 1 --revision-table alembic_version --revision-column version_num",
                 "node --liftoff-only .gatehouse/build/migrate.js verify --expect checks/routine.schema.yaml",
