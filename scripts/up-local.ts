@@ -51,7 +51,6 @@ runCli("up:local", async () => {
             envVars: engineEnv(engine),
         },
     );
-    if (values.release) await stack.setConfig("gatehouse:release", { value: values.release });
     await generateLocalSecrets(stack, stackConfig, (line) => console.log(line));
     if (get("redisEnabled") === true || get("redisEnabled") === "true") {
         // A URL up:local set itself (remembered in redis.auto) is found again each run; one the operator set is used as is.
@@ -67,8 +66,18 @@ runCli("up:local", async () => {
         console.log(`Redis: ${redis.source === "machine" ? "the machine's, on 127.0.0.1:6379" : redis.source === "started" ? `redis-server started for this stack (data in .gatehouse/${STACK}/redis)` : "localRedisUrl"}`);
     }
 
-    countRestartIfStopped(path.join(STATE_DIR, STACK));
+    const stopped = countRestartIfStopped(path.join(STATE_DIR, STACK));
     const onOutput = (out: string) => process.stdout.write(out);
+    const before = (await stack.getConfig("gatehouse:release")).value;
+    if (stopped && !values.preview && values.release && values.release !== before) {
+        // Users first: the edge comes back pointing at the release that was live, which must run
+        // again before a new release is tried; a new release whose gate fails then leaves users on it.
+        console.log(`bringing release ${before} back first, as it was live before the stop; release ${values.release} follows`);
+        await stack.up({ onOutput }).catch((err: Error) => {
+            throw new Error(`could not bring release ${before} back after the stop, so release ${values.release} was not started and nothing is live:\n${err.message.split("\n").slice(-12).join("\n")}`);
+        });
+    }
+    if (values.release) await stack.setConfig("gatehouse:release", { value: values.release });
     if (values.preview) {
         await stack.preview({ onOutput, diff: true });
         return;
@@ -85,14 +94,15 @@ runCli("up:local", async () => {
  * .gatehouse/<stack>/generation, which the program puts into every process's
  * env: the release starts again on a slot, is gated, and the edges switch.
  */
-function countRestartIfStopped(stateDir: string): void {
+function countRestartIfStopped(stateDir: string): boolean {
     const pidFile = edgeFiles(stateDir).pid;
     const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : 0;
-    if (!fs.existsSync(path.join(stateDir, "releases.jsonl")) || alive(pid)) return;
+    if (!fs.existsSync(path.join(stateDir, "releases.jsonl")) || alive(pid)) return false;
     const file = path.join(stateDir, "generation");
     const next = (fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8")) || 0 : 0) + 1;
     fs.writeFileSync(file, String(next));
     console.log(`the stack's processes are not running (down:local, a reboot): its slots, edges and worker start again and are gated (start ${next})`);
+    return true;
 }
 
 /** A stack this command can run: one of the repo's stack files whose target is local (never a name joined into a path unchecked). */

