@@ -64,7 +64,7 @@ export function refuseWhatPostgresCannotReach(paths: string[]): void {
             `the embedded PostgreSQL runs as the system user postgres (PostgreSQL refuses to run as root), which cannot enter ${closed.dir} ` +
                 `(mode ${(closed.mode & 0o777).toString(8).padStart(4, "0")}), on the way to ${target}.\n` +
                 `  fix: put the checkout where other users may enter (e.g. /srv or /opt), or let them pass through with \`chmod o+x ${closed.dir}\`, ` +
-                "or give the stack a PostgreSQL of your own (pulumi config set --secret localDatabaseUrl <url>)",
+                "or give the stack a PostgreSQL of your own (npm run pulumi -- config set --stack <stack> --secret localDatabaseUrl <url>)",
         );
     }
 }
