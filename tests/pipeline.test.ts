@@ -50,7 +50,7 @@ describe("release pipeline resources", () => {
     it("keys each migration by its checksum and passes the release only in the ignored environment", async () => {
         const run = await runStack("local");
         const m020 = run.get(COMMAND, "kifu-release-migration-020-guided_review");
-        assert.equal(m020.inputs.create, "node --liftoff-only .gatehouse/build/migrate.js up --dir migrations --through-file 020_guided_review.sql");
+        assert.equal(m020.inputs.create, "node --liftoff-only .gatehouse/build/migrate.js up --dir demo/migrations --through-file 020_guided_review.sql");
         assert.equal(m020.inputs.triggers.length, 1);
         assert.match(m020.inputs.triggers[0], /^[0-9a-f]{64}$/);
         assert.ok(isSecretValue(m020.inputs.environment), "the environment carrying DATABASE_URL is secret");
@@ -58,8 +58,8 @@ describe("release pipeline resources", () => {
         const snapshot = run.get(COMMAND, "kifu-release-snapshot");
         assert.deepEqual(snapshot.inputs.triggers, ["local-1"]);
         // The rehearsal's scratch database is made beside the dump where files are pending (the rehearsal's own test).
-        assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --release local-1 --keep 10 --reuse --prepare-rehearsal --dir migrations");
-        assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node --liftoff-only \.gatehouse\/build\/rehearse\.js --dir migrations --release local-1 --snapshot /);
+        assert.equal(snapshot.inputs.create, "node --liftoff-only .gatehouse/build/snapshot.js --out .gatehouse/local/snapshots --release local-1 --keep 10 --reuse --prepare-rehearsal --dir demo/migrations");
+        assert.match(run.get(COMMAND, "kifu-release-rehearsal").inputs.create, /^node --liftoff-only \.gatehouse\/build\/rehearse\.js --dir demo\/migrations --release local-1 --snapshot /);
     });
 
     it("runs the app's own migration command in command mode through the revision check, rehearsed on the snapshot", async () => {
