@@ -1,6 +1,8 @@
 import { readProjectFile } from "../components/config/declarations";
-import { formatGateReport, runGate } from "../components/release/gate";
-import { bindGateSpec, readGateSpec } from "../components/release/gateSpec";
+import { runGate } from "../components/release/gate";
+import { bindGateSpec } from "../components/release/gateBinding";
+import { formatGateReport } from "../components/release/gateReport";
+import { readGateSpec } from "../components/release/gateSpec";
 import { UsageError, baseUrl as checkedBaseUrl, parseCli, releaseId, required, runCli } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
 

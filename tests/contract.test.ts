@@ -2,8 +2,11 @@ import { strict as assert } from "assert";
 import * as crypto from "crypto";
 import * as net from "net";
 import * as path from "path";
-import { GateReport, GateRunOptions, formatGateReport, runGate } from "../components/release/gate";
-import { GateSpec, bindGateSpec, readGateSpec } from "../components/release/gateSpec";
+import { GateRunOptions, runGate } from "../components/release/gate";
+import { bindGateSpec } from "../components/release/gateBinding";
+import { GateReport, formatGateReport } from "../components/release/gateReport";
+import type { GateSpec } from "../components/release/gateSchema";
+import { readGateSpec } from "../components/release/gateSpec";
 import { sql } from "./helpers/postgres";
 import { StandIn, startStandIn } from "./helpers/standIns";
 

@@ -1,8 +1,11 @@
 import { strict as assert } from "assert";
 import * as http from "http";
 import * as path from "path";
-import { GateSpec, formatGateReport, runGate } from "../components/release/gate";
-import { bindGateSpec, readGateSpec } from "../components/release/gateSpec";
+import { runGate } from "../components/release/gate";
+import { bindGateSpec } from "../components/release/gateBinding";
+import { formatGateReport } from "../components/release/gateReport";
+import type { GateSpec } from "../components/release/gateSchema";
+import { readGateSpec } from "../components/release/gateSpec";
 
 type Handler = (req: http.IncomingMessage, body: string, at: number) => { status: number; body?: unknown; delayMs?: number };
 

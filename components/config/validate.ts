@@ -1,6 +1,7 @@
 import * as path from "path";
-import { GateSpec } from "../release/gate";
-import { bindGateSpec, readGateSpec } from "../release/gateSpec";
+import { bindGateSpec } from "../release/gateBinding";
+import type { GateSpec } from "../release/gateSchema";
+import { readGateSpec } from "../release/gateSpec";
 import { MigrationFile, readMigrationDir } from "../release/migrationFiles";
 import { readExpectations } from "../release/verify";
 import { ConfigProblem, FixCommands } from "./problems";

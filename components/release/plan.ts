@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { GatehouseConfig } from "../config";
 import { checklistGapLines } from "./checklistGaps";
-import { describeGateChecks } from "./gateSpec";
+import { describeGateChecks } from "./gateBinding";
 import { commandMigrationLines } from "./revision";
 import { describeExpectations, readExpectations } from "./verify";
 import { LintFinding, blockingFindings, lintMigrations } from "./lint";
