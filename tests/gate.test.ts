@@ -389,6 +389,18 @@ describe("health gate: what is sent once, what waits, what is skipped", () => {
         assert.equal(await expecting({ "$.totals": { length: 1 } }), '$.totals is {"total_trades":3}, expected an array or a string');
     });
 
+    it("takes a list of types, any of which matches (an array, or null where a Go API answers a nil slice)", async () => {
+        server = await serve(() => ({ status: 200, body: { by_side: null, by_symbol: [], totals: {} } }));
+        const expecting = async (json: Record<string, unknown>) => {
+            const report = await runGate(server!.url, { deadlineSeconds: 0.2, intervalMs: 20, checks: [{ ...health, expect: { status: 200, json } }] });
+            return report.passed ? "ok" : report.checks[0].last?.failure;
+        };
+        assert.equal(await expecting({ "$.by_side": { type: ["array", "null"] }, "$.by_symbol": { type: ["array", "null"] } }), "ok");
+        assert.equal(await expecting({ "$.totals": { type: ["array", "null"] } }), "$.totals is {}, expected an array or null");
+        assert.equal(await expecting({ "$.by_side": { type: "array" } }), "$.by_side is null, expected an array");
+        assert.equal(await expecting({ "$.missing": { type: ["array", "null"] } }), "$.missing is absent, expected an array or null");
+    });
+
     it("lists the data a run created and did not remove; a later check's removes strikes it", async () => {
         server = await serve((req) => ({ status: 200, body: { id: req.url === "/a" ? "A1" : "B1" } }));
         const report = await runGate(
@@ -511,6 +523,7 @@ describe("gate spec files", () => {
                 "  - { name: rm, request: { method: DELETE, path: /v }, removes: 'thing 1' }",
                 "  - { name: both, request: { method: POST, path: /u, body: {}, multipart: { a: b } } }",
                 "  - { name: matcher, request: { path: /t }, expect: { json: { '$.a': { type: integer } } } }",
+                "  - { name: types, request: { path: /s }, expect: { json: { '$.a': { type: [array, int] }, '$.b': { type: [] }, '$.c': { type: [array, 'null'] } } } }",
             ].join("\n") + "\n",
         );
         assert.throws(() => readGateSpec(file), (err: any) => {
@@ -528,7 +541,9 @@ describe("gate spec files", () => {
                 "checks[2] (cond).when: unknown condition staging (conditions: prod)",
                 "checks[3] (cap).capture.all: $.items[*].id selects many values; a capture needs one",
                 'checks[4] (rm).removes: no earlier check creates "thing 1" (it must repeat that check\'s creates exactly)',
-                'checks[5] (matcher).expect.json["$.a"]: type is one of string, number, boolean, object, array, null (matchers: present, type, length, minLength, oneOf, matches, includes)',
+                'checks[5] (matcher).expect.json["$.a"]: type is one of string, number, boolean, object, array, null, or a list of them (any matches) (matchers: present, type, length, minLength, oneOf, matches, includes)',
+                'checks[6] (types).expect.json["$.a"]: type is one of string, number, boolean, object, array, null, or a list of them (any matches) (matchers: present, type, length, minLength, oneOf, matches, includes)',
+                'checks[6] (types).expect.json["$.b"]: type is one of string, number, boolean, object, array, null, or a list of them (any matches) (matchers: present, type, length, minLength, oneOf, matches, includes)',
             ]);
             return true;
         });

@@ -64,8 +64,10 @@ function checkMatcher(matcher: { kind: string; arg: any }, got: unknown): string
         case "present":
             return got !== undefined ? undefined : "expected present";
         case "type": {
+            // A list: any of them (e.g. [array, "null"], for a Go nil slice).
+            const wanted: string[] = ([] as string[]).concat(matcher.arg);
             const actual = got === null ? "null" : Array.isArray(got) ? "array" : typeof got;
-            return actual === matcher.arg ? undefined : `expected a ${matcher.arg}`;
+            return wanted.includes(actual) ? undefined : `expected ${wanted.map((t) => (t === "null" ? "null" : `${/^[aeiou]/.test(t) ? "an" : "a"} ${t}`)).join(" or ")}`;
         }
         case "length":
         case "minLength": {

@@ -107,26 +107,38 @@ function checkPaths(where: string, check: ParsedGateCheck): string[] {
     return problems;
 }
 
-function badMatcher(m: { kind: string; arg: any }): string | undefined {
-    switch (m.kind) {
-        case "present":
-            return typeof m.arg === "boolean" ? undefined : "present takes true or false";
-        case "type":
-            return ["string", "number", "boolean", "object", "array", "null"].includes(m.arg) ? undefined : "type is one of string, number, boolean, object, array, null";
-        case "length":
-        case "minLength":
-            return Number.isInteger(m.arg) && m.arg >= 0 ? undefined : `${m.kind} takes a whole number`;
-        case "oneOf":
-            return Array.isArray(m.arg) && m.arg.length > 0 ? undefined : "oneOf takes a non-empty list";
-        case "matches":
-            try {
-                new RegExp(m.arg);
-                return typeof m.arg === "string" ? undefined : "matches takes a regular expression as a string";
-            } catch (err: any) {
-                return `matches: ${err.message}`;
-            }
+const jsonType = z.enum(["string", "number", "boolean", "object", "array", "null"]);
+const regex = z.string().refine((r) => {
+    try {
+        new RegExp(r);
+        return true;
+    } catch {
+        return false;
     }
-    return undefined;
+});
+
+/** What each matcher takes, and what a spec is told when it gives something else. */
+const MATCHER_ARGS = {
+    present: [z.boolean(), "present takes true or false"],
+    type: [z.union([jsonType, z.array(jsonType).min(1)]), "type is one of string, number, boolean, object, array, null, or a list of them (any matches)"],
+    length: [z.number().int().min(0), "length takes a whole number"],
+    minLength: [z.number().int().min(0), "minLength takes a whole number"],
+    oneOf: [z.array(z.unknown()).min(1), "oneOf takes a non-empty list"],
+    matches: [regex, "matches takes a regular expression as a string"],
+    includes: [z.unknown(), ""],
+} satisfies Record<(typeof MATCHERS)[number], [z.ZodType, string]>;
+
+function badMatcher(m: { kind: (typeof MATCHERS)[number]; arg: unknown }): string | undefined {
+    const [schema, problem] = MATCHER_ARGS[m.kind];
+    if (schema.safeParse(m.arg).success) return undefined;
+    if (m.kind === "matches" && typeof m.arg === "string") {
+        try {
+            new RegExp(m.arg);
+        } catch (err: any) {
+            return `matches: ${err.message}`;
+        }
+    }
+    return problem;
 }
 
 /**
