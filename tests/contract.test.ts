@@ -126,7 +126,7 @@ describe("contract: checks/kifu.smoke.yaml against the kifu stand-in", function 
         const { report, text } = await gate(app.url, spec("kifu", LOCAL.config, LOCAL.env), { online: false });
         assert.equal(report.passed, true, text);
         assert.equal(results(report)["market klines"], "not run");
-        assert.match(text, /health gate passed against .* \(1 check\(s\) not run\):/);
+        assert.match(text, /health gate passed against .* — 18 checks: 16 run, 16 passed, 1 skipped, 1 not run:/);
         assert.match(text, /skip market klines: not run — external: this machine has no route to the internet/);
     });
 });
@@ -154,7 +154,7 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
             const { report, text } = await gate(app.url, spec("routine", { target: "aws", environment: "production" }, {}));
             assert.equal(report.passed, true, text);
             assert.equal(results(report).healthz, "passed");
-            assert.match(text, /health gate passed against .* \(6 check\(s\) not run\):/);
+            assert.match(text, /health gate passed against .* — 7 checks: 1 run, 1 passed, 6 not run:/);
             assert.match(text, /skip readyz: not run — the deployed app does not support it yet: the deployed version has no \/readyz/);
             assert.deepEqual(await sql(app.databaseUrl, "SELECT count(*)::int AS n FROM workout_plans"), [{ n: 0 }], "no plan request was sent");
         } finally {

@@ -73,7 +73,7 @@ describe("health gate (real HTTP on loopback)", () => {
         assert.equal(check.last?.failure, "status 502, expected 200");
         assert.equal(check.last?.bodyExcerpt, '{"error":"bad gateway from upstream"}');
         const text = formatGateReport(server.url, report);
-        assert.match(text, /health gate FAILED against http:\/\/127\.0\.0\.1:\d+ in \d+ ms:/);
+        assert.match(text, /^health gate FAILED against http:\/\/127\.0\.0\.1:\d+ in \d+ ms — 1 check: 1 run, 0 passed, 1 failed, 0 not run:/);
         assert.match(text, /FAIL health: failed after \d+ attempt\(s\) — status 502, \d+ ms, status 502, expected 200, body: \{"error":"bad gateway from upstream"\}/);
     });
 
@@ -99,6 +99,24 @@ describe("health gate (real HTTP on loopback)", () => {
         assert.equal(report.passed, false);
         assert.ok(report.checks[0].attempts >= 4, `only ${report.checks[0].attempts} attempts`);
         assert.ok(server.log.filter((r) => r.status === 200).length >= 2, "it passed more than once, never twice in a row");
+    });
+
+    it("counts in its first line the checks run, passed, failed, skipped and not run", async () => {
+        server = await serve((req) => ({ status: req.url === "/c" ? 500 : 200 }));
+        const report = await runGate(server.url, {
+            deadlineSeconds: 0.3,
+            intervalMs: 50,
+            conditions: { never: { config: { environment: "nowhere" } } },
+            stack: { config: { environment: "production" }, env: {} },
+            checks: [
+                { name: "a", request: { path: "/a" } },
+                { name: "b", when: "never", request: { path: "/b" } },
+                { name: "c", request: { path: "/c" } },
+                { name: "d", request: { path: "/d" } },
+            ],
+        });
+        const [first] = formatGateReport(server.url, report).split("\n");
+        assert.match(first, /^health gate FAILED against http:\/\/127\.0\.0\.1:\d+ in \d+ ms — 4 checks: 2 run, 1 passed, 1 failed, 1 skipped, 1 not run:$/);
     });
 
     it("names the failing check and lists later ones as not run", async () => {
@@ -261,7 +279,7 @@ describe("health gate: what is sent once, what waits, what is skipped", () => {
         assert.equal(offline.checks[1].result, "not run");
         assert.match(offline.checks[1].reason!, /^external: this machine has no route to the internet \(probe http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
         assert.ok(!server.log.some((r) => r.path === "/klines"), "the external check was not sent");
-        assert.match(formatGateReport(server.url, offline), /^health gate passed against http:\/\/127\.0\.0\.1:\d+ in \d+ ms \(1 check\(s\) not run\):/);
+        assert.match(formatGateReport(server.url, offline), /^health gate passed against http:\/\/127\.0\.0\.1:\d+ in \d+ ms — 2 checks: 1 run, 1 passed, 1 not run:/);
 
         const online = await runGate(server.url, { deadlineSeconds: 5, internetProbe: server.url, checks: [health, external] });
         assert.equal(online.checks[1].result, "passed");
@@ -399,6 +417,16 @@ describe("health gate: what is sent once, what waits, what is skipped", () => {
         assert.equal(await expecting({ "$.totals": { type: ["array", "null"] } }), "$.totals is {}, expected an array or null");
         assert.equal(await expecting({ "$.by_side": { type: "array" } }), "$.by_side is null, expected an array");
         assert.equal(await expecting({ "$.missing": { type: ["array", "null"] } }), "$.missing is absent, expected an array or null");
+    });
+
+    it("names a variable it could not fill in what a failed check may have left, never printing ${name}", async () => {
+        server = await serve((req) => (req.url === "/health" ? { status: 200 } : { status: 500, body: { code: "PACK_SAVE_FAILED" } }));
+        const report = await runGate(server.url, {
+            deadlineSeconds: 5,
+            checks: [health, { name: "generate pack", request: { method: "POST", path: "/packs", body: {} }, capture: { pack_id: "$.pack_id" }, creates: "summary pack ${pack_id}" }],
+        });
+        assert.deepEqual(report.leftovers, ["maybe summary pack <pack_id: not captured> (the check failed after sending)"]);
+        assert.ok(!formatGateReport(server.url, report).includes("${"), "no template in the report");
     });
 
     it("lists the data a run created and did not remove; a later check's removes strikes it", async () => {

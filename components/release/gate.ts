@@ -7,7 +7,7 @@ import { judge } from "./gateExpect";
 import { fetchAnswer, probeInternet } from "./gateHttp";
 import type { Attempt, CheckReport, CheckResult, GateReport } from "./gateReport";
 import type { GateCheck, GateSpec } from "./gateSchema";
-import { fillKnown, resolveVars, substitute, variablesIn } from "./gateVars";
+import { fillOrName, resolveVars, substitute, variablesIn } from "./gateVars";
 import { jsonPathAll, parseJson } from "./jsonPath";
 import { excerpt, maskReport } from "./redaction";
 
@@ -68,7 +68,7 @@ export async function runGate(baseUrl: string, spec: GateSpec, options: GateRunO
         if (!passed) {
             report.result = "failed";
             // A request sent once may have acted before it answered wrongly: say what it may have left.
-            if (!isIdempotent(check) && check.creates !== undefined && report.attempts > 0) leftovers.push(`maybe ${fillKnown(check.creates, vars)} (the check failed after sending)`);
+            if (!isIdempotent(check) && check.creates !== undefined && report.attempts > 0) leftovers.push(`maybe ${fillOrName(check.creates, vars)} (the check failed after sending)`);
             return finish(false);
         }
         report.result = "passed";

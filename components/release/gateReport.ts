@@ -53,13 +53,26 @@ export function formatGateReport(baseUrl: string, report: GateReport): string {
         const why = c.result === "failed" ? [detail, c.reason].filter(Boolean).join("; ") : c.result === "passed" ? "" : c.reason ?? "";
         return `  ${mark} ${c.name}: ${c.result}` + (c.attempts ? ` after ${c.attempts} attempt(s)` : "") + (why ? ` — ${why}` : "");
     });
-    // On a pass, "not run" means a check that could not run here; on a failure, also every check after it.
-    const notRun = report.passed ? report.checks.filter((c) => c.result === "not run").length : 0;
-    const out = [`health gate ${report.passed ? "passed" : "FAILED"} against ${baseUrl} in ${report.durationMs} ms${notRun ? ` (${notRun} check(s) not run)` : ""}:`];
+    const out = [`health gate ${report.passed ? "passed" : "FAILED"} against ${baseUrl} in ${report.durationMs} ms — ${countChecks(report)}:`];
     if (report.problem) out.push(`  the gate could not start: ${report.problem}`);
     out.push(...lines);
     if (report.leftovers.length > 0) {
         out.push("  data this gate run left in the app (it offers no way to remove it; smoke data, marked as such):", ...report.leftovers.map((l) => `    - ${l}`));
     }
     return out.join("\n");
+}
+
+/**
+ * "7 checks: 3 run, 2 passed, 1 failed, 4 not run": a gate that passed having
+ * run 1 of 7 checks says so in its first line. Failed and skipped are named
+ * only when there are any; on a failure, "not run" includes every check after it.
+ */
+export function countChecks(report: Pick<GateReport, "checks">): string {
+    const count = (result: CheckResult) => report.checks.filter((c) => c.result === result).length;
+    const ran = report.checks.filter((c) => c.result === "passed" || c.result === "failed").length;
+    const parts = [`${ran} run`, `${count("passed")} passed`];
+    if (count("failed")) parts.push(`${count("failed")} failed`);
+    if (count("skipped")) parts.push(`${count("skipped")} skipped`);
+    parts.push(`${count("not run")} not run`);
+    return `${report.checks.length} check${report.checks.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }

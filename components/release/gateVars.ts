@@ -14,9 +14,9 @@ export function substitute(template: string, vars: Record<string, string>): stri
     });
 }
 
-/** Like substitute, but leaves a ${name} nobody captured as it is. */
-export function fillKnown(template: string, vars: Record<string, string>): string {
-    return template.replace(VARIABLE, (whole, name: string) => (name in vars ? vars[name] : whole));
+/** Like substitute, for a report: a ${name} nobody captured is named as missing instead of printed as a template. */
+export function fillOrName(template: string, vars: Record<string, string>): string {
+    return template.replace(VARIABLE, (_, name: string) => (name in vars ? vars[name] : `<${name}: not captured>`));
 }
 
 export function substituteDeep(value: unknown, vars: Record<string, string>): unknown {
