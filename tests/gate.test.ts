@@ -119,6 +119,44 @@ describe("health gate (real HTTP on loopback)", () => {
         assert.match(first, /^health gate FAILED against http:\/\/127\.0\.0\.1:\d+ in \d+ ms — 4 checks: 2 run, 1 passed, 1 failed, 1 skipped, 1 not run:$/);
     });
 
+    it("stops a check early when the app gives the same wrong answer 3 times in a row, instead of waiting for the deadline", async () => {
+        server = await serve(() => ({ status: 200, body: { status: "degraded" } }));
+        const t0 = Date.now();
+        const report = await runGate(server.url, oneCheck({ expect: { status: 200, json: { "$.status": "healthy" } } }, { deadlineSeconds: 30, intervalMs: 20 }));
+        assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+        assert.equal(report.passed, false);
+        assert.equal(report.checks[0].attempts, 3);
+        assert.equal(server.log.length, 3);
+        assert.equal(report.checks[0].reason, "stopped after 3 identical answers in a row (status 200, the same body): the app answers, and retrying until the deadline would not change it");
+        assert.match(formatGateReport(server.url, report), /FAIL health: failed after 3 attempt\(s\) — status 200, \d+ ms, \$\.status is "degraded", expected "healthy", body: \{"status":"degraded"\}; stopped after 3 identical answers/);
+    });
+
+    it("keeps retrying until the deadline while the app starts or flaps: an edge's 502/503/504, a refused connection, answers that differ, a pass in between", async () => {
+        const retried = async (handler: Handler) => {
+            server = await serve(handler);
+            const report = await runGate(server.url, oneCheck({}, { deadlineSeconds: 0.6, intervalMs: 20 }));
+            await server.close();
+            server = undefined;
+            assert.equal(report.passed, false);
+            assert.equal(report.checks[0].reason, undefined, "not stopped early");
+            return report.checks[0].attempts;
+        };
+        for (const status of [502, 503, 504]) assert.ok((await retried(() => ({ status, body: { code: "SLOT_UNREACHABLE" } }))) > 5, `${status}`);
+        let n = 0;
+        assert.ok((await retried(() => ({ status: 500, body: { attempt: n++ } }))) > 5, "bodies that differ");
+        let m = 0;
+        // 500, 500, 200, 500, 500, 200, ...: never 3 identical in a row. With repeat 1 it passes at the 200.
+        server = await serve(() => ({ status: m++ % 3 === 2 ? 200 : 500 }));
+        const flapping = await runGate(server.url, oneCheck({ repeat: 2 }, { deadlineSeconds: 0.6, intervalMs: 20 }));
+        assert.equal(flapping.checks[0].reason, undefined);
+        assert.ok(flapping.checks[0].attempts > 5);
+        const closed = await serve(() => ({ status: 200 }));
+        const url = closed.url;
+        await closed.close();
+        const refused = await runGate(url, oneCheck({}, { deadlineSeconds: 0.6, intervalMs: 20 }));
+        assert.ok(refused.checks[0].attempts > 5 && refused.checks[0].reason === undefined);
+    });
+
     it("names the failing check and lists later ones as not run", async () => {
         server = await serve((req) => ({ status: req.url === "/b" ? 500 : 200 }));
         const report = await runGate(server.url, {

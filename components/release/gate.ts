@@ -25,6 +25,16 @@ export interface GateRunOptions {
 const DEFAULT_PROBE = "https://www.gstatic.com/generate_204";
 
 /**
+ * An app that gives the same wrong answer (status and body) this many times
+ * in a row is up and means it: the check stops there instead of retrying until
+ * the deadline. An app that is starting or flapping keeps being retried.
+ */
+const IDENTICAL_FAILURES = 3;
+
+// What an edge or a load balancer answers while the app behind it is not there yet.
+const EDGE_STATUSES = [502, 503, 504];
+
+/**
  * Runs the checks in order against baseUrl. Idempotent checks (GET, HEAD,
  * OPTIONS unless the spec says otherwise) are retried every intervalMs until
  * they pass `repeat` times in a row or the deadline passes: the leading ones
@@ -122,11 +132,13 @@ async function untilPasses(
     const needed = check.repeat ?? 1;
     const interval = spec.intervalMs ?? 250;
     const perRequest = check.timeoutMs ?? 5000;
+    let previous: string | undefined;
+    let identical = 0;
     while (report.passes < needed) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) return false;
         const timeout = Math.min(perRequest, remaining);
-        const { attempt, captured } = await attemptCheck(baseUrl, check, spec.headers ?? {}, vars, secretValues, timeout);
+        const { attempt, captured, answer } = await attemptCheck(baseUrl, check, spec.headers ?? {}, vars, secretValues, timeout);
         report.attempts++;
         // An attempt the gate's deadline cut short says nothing about the app; the
         // report keeps the last complete one (status, body) when there is one.
@@ -135,8 +147,16 @@ async function untilPasses(
         if (attempt.failure === undefined && attempt.error === undefined) {
             report.passes++;
             Object.assign(vars, captured);
+            [previous, identical] = [undefined, 0];
         } else {
             report.passes = 0;
+            const settled = answer !== undefined && !EDGE_STATUSES.includes(attempt.status!);
+            identical = settled && answer === previous ? identical + 1 : settled ? 1 : 0;
+            previous = settled ? answer : undefined;
+            if (identical >= IDENTICAL_FAILURES) {
+                report.reason = `stopped after ${IDENTICAL_FAILURES} identical answers in a row (status ${attempt.status}, the same body): the app answers, and retrying until the deadline would not change it`;
+                return false;
+            }
             await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
         }
     }
@@ -170,7 +190,11 @@ async function exactlyOnce(
     return true;
 }
 
-/** One request: the answer judged against the check, and what it captures when it passes. */
+/**
+ * One request: the answer judged against the check, and what it captures when
+ * it passes. `answer` is the status and whole body, where the app answered
+ * (no connection error, no timeout): two equal ones are the same answer.
+ */
 async function attemptCheck(
     baseUrl: string,
     check: GateCheck,
@@ -178,9 +202,10 @@ async function attemptCheck(
     vars: Record<string, string>,
     secretValues: string[],
     timeoutMs: number,
-): Promise<{ attempt: Attempt; captured: Record<string, string> }> {
+): Promise<{ attempt: Attempt; captured: Record<string, string>; answer?: string }> {
     const { status, text, error, latencyMs } = await fetchAnswer(baseUrl, check, commonHeaders, vars, timeoutMs);
     if (error !== undefined || status === undefined) return { attempt: { status, latencyMs, error, bodyExcerpt: excerpt(text, check) }, captured: {} };
+    const answer = `${status}\n${text}`;
     const failure = judge(check, status, text, vars);
     const captured: Record<string, string> = {};
     if (failure === undefined) {
@@ -188,13 +213,13 @@ async function attemptCheck(
             const { path, secret } = typeof spec === "string" ? { path: spec, secret: false } : spec;
             const [value] = jsonPathAll(parseJson(text), path);
             if (value === undefined) {
-                return { attempt: { status, latencyMs, bodyExcerpt: excerpt(text, check), failure: `capture ${name}: ${path} not found in the body` }, captured: {} };
+                return { attempt: { status, latencyMs, bodyExcerpt: excerpt(text, check), failure: `capture ${name}: ${path} not found in the body` }, captured: {}, answer };
             }
             captured[name] = typeof value === "string" ? value : JSON.stringify(value);
             if (secret) secretValues.push(captured[name]);
         }
     }
-    return { attempt: { status, latencyMs, bodyExcerpt: excerpt(text, check), failure }, captured };
+    return { attempt: { status, latencyMs, bodyExcerpt: excerpt(text, check), failure }, captured, answer };
 }
 
 /** Notes what a passed check created, and strikes what it removed. */
