@@ -209,6 +209,22 @@ describe("configuration", () => {
     });
 });
 
+describe("configuration the gate specs read", () => {
+    it("appFeatures: a feature no check of the stack's gate spec needs is refused, naming what they need", () => {
+        assert.deepEqual(validateStack("routine-local").problems, []);
+        const { problems } = validateStack("routine-local", { set: { appFeatures: ["readyz", "plan-generaton"] } });
+        assert.deepEqual(problems.map((p) => [p.key, p.problem, p.fix]), [
+            ["appFeatures[1]", "no check of checks/routine.smoke.yaml needs plan-generaton (they need: plan-generation, readyz)", "pulumi config rm --stack routine-local --path 'appFeatures[1]'"],
+        ]);
+        assert.deepEqual(validateStack("routine-local", { set: { appFeatures: ["readyz", "Readyz"] } }).problems.map((p) => [p.key, p.problem, p.fix]), [
+            ["appFeatures[1]", "must be a feature name (lower-case letters, digits, -), e.g. plan-generation", "pulumi config set --stack routine-local --path 'appFeatures[1]' <value>"],
+        ]);
+        assert.deepEqual(validateStack("prod", { set: { appFeatures: ["readyz"] } }).problems.map((p) => p.problem), [
+            "no check of checks/kifu.smoke.yaml or checks/kifu.frontend.yaml needs readyz (none needs a feature)",
+        ]);
+    });
+});
+
 describe("YAML files parsed once per content", () => {
     it("serves an edited file fresh, and each caller its own copy", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-yaml-"));

@@ -133,7 +133,7 @@ describe("contract: checks/kifu.smoke.yaml against the kifu stand-in", function 
 
 describe("contract: checks/routine.smoke.yaml against the routine stand-in", function () {
     this.timeout(120_000);
-    const LOCAL_ROUTINE = { target: "local", environment: "development" };
+    const LOCAL_ROUTINE = { target: "local", environment: "development", appFeatures: ["readyz", "plan-generation"] };
 
     it("passes the checklist's target on the local stack (with the machine's Redis); plans it cannot delete are listed", async () => {
         const app = await startStandIn("routine", { REDIS_URL: "redis://127.0.0.1:6379/0" });
@@ -151,11 +151,11 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
     it("on an AWS stack runs only what the deployed version supports and says which checks did not run", async () => {
         const app = await startStandIn("routine", {});
         try {
-            const { report, text } = await gate(app.url, spec("routine", { target: "aws", environment: "production" }, {}));
+            const { report, text } = await gate(app.url, spec("routine", { target: "aws", environment: "production", appFeatures: [] }, {}));
             assert.equal(report.passed, true, text);
             assert.equal(results(report).healthz, "passed");
             assert.match(text, /health gate passed against .* — 7 checks: 1 run, 1 passed, 6 not run:/);
-            assert.match(text, /skip readyz: not run — the deployed app does not support it yet: the deployed version has no \/readyz/);
+            assert.match(text, /skip readyz: not run — the deployed version lacks readyz \(appFeatures\)/);
             assert.deepEqual(await sql(app.databaseUrl, "SELECT count(*)::int AS n FROM workout_plans"), [{ n: 0 }], "no plan request was sent");
         } finally {
             await app.stop();

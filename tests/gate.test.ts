@@ -346,6 +346,28 @@ describe("health gate: what is sent once, what waits, what is skipped", () => {
         assert.match(formatGateReport(server.url, report), /skip answers: skipped — when !allowlistEnforced does not hold for this stack/);
     });
 
+    it("reports a check that needs a feature the deployed version lacks (appFeatures) as not run, never sent, and runs it where the stack lists it", async () => {
+        server = await serve(() => ({ status: 200, body: { checks: { database: "ok" } } }));
+        const specWith = (features: string[] | undefined): GateSpec => ({
+            deadlineSeconds: 5,
+            stack: { config: {}, env: {}, ...(features ? { features } : {}) },
+            checks: [health, { name: "readyz", needs: "readyz", request: { path: "/readyz" } }, { name: "plans", needs: ["plan-generation", "auth-resolve"], request: { method: "POST", path: "/plans", body: {} } }],
+        });
+        const lacking = await runGate(server.url, specWith([]));
+        assert.equal(lacking.passed, true);
+        assert.deepEqual(lacking.checks.map((c) => [c.name, c.result, c.reason]), [
+            ["health", "passed", undefined],
+            ["readyz", "not run", "the deployed version lacks readyz (appFeatures)"],
+            ["plans", "not run", "the deployed version lacks plan-generation, auth-resolve (appFeatures)"],
+        ]);
+        assert.deepEqual(server.log.map((r) => r.path), ["/health"], "nothing it lacks was sent");
+        assert.match(formatGateReport(server.url, lacking), /skip readyz: not run — the deployed version lacks readyz \(appFeatures\)/);
+        assert.deepEqual((await runGate(server.url, specWith(undefined))).checks.map((c) => c.result), ["passed", "not run", "not run"], "an unbound spec has no features");
+        const partly = await runGate(server.url, specWith(["readyz", "plan-generation"]));
+        assert.deepEqual(partly.checks.map((c) => c.result), ["passed", "passed", "not run"]);
+        assert.deepEqual((await runGate(server.url, specWith(["readyz", "plan-generation", "auth-resolve"]))).checks.map((c) => c.result), ["passed", "passed", "passed"]);
+    });
+
     it("takes secrets as variables and masks them (and secret captures, and credential-like keys) in the report", async () => {
         const password = "hunter2-smoke-password";
         server = await serve((req, body) => {
@@ -615,6 +637,23 @@ describe("gate spec files", () => {
         });
     });
 
+    it("binds the features its checks need from the stack's appFeatures, and only those", () => {
+        const file = specFile("checks:\n  - { name: health, request: { path: /health } }\n  - { name: ready, needs: readyz, request: { path: /readyz } }\n  - { name: plan, needs: [plan-generation], request: { path: /p } }\n");
+        const spec = readGateSpec(file);
+        assert.deepEqual(bindGateSpec(spec, { config: { appFeatures: ["plan-generation", "auth-resolve"] }, env: {}, hiddenEnv: [] }).spec.stack, { config: {}, env: {}, features: ["plan-generation"] });
+        assert.deepEqual(bindGateSpec(spec, { config: { appFeatures: [] }, env: {}, hiddenEnv: [] }).spec.stack?.features, []);
+        assert.deepEqual(bindGateSpec(spec, { config: {}, env: {}, hiddenEnv: [] }).problems, [
+            "checks need plan-generation, readyz, and the stack's config has no appFeatures list saying what the deployed version supports",
+        ]);
+        const first = specFile("checks:\n  - { name: ready, needs: readyz, request: { path: /readyz } }\n  - { name: x, needs: 'Plan Generation', request: { path: /x } }\n");
+        assert.throws(() => readGateSpec(first), (err: any) => {
+            assert.deepEqual(err.message.split("\n").slice(1).map((l: string) => l.trim()), ["checks[1].needs: must be a feature name (lower-case letters, digits, -), e.g. plan-generation"]);
+            return true;
+        });
+        fsWrite(first, fsRead(first).replace("'Plan Generation'", "plan-generation"));
+        assert.throws(() => readGateSpec(first), /checks\[0\] \(ready\): the first check must be idempotent and unconditional/);
+    });
+
     it("binds a spec to a stack: only the facts it reads, the secrets it needs there, and what the stack cannot answer", () => {
         const file = specFile(
             [
@@ -645,4 +684,8 @@ describe("gate spec files", () => {
 
 function fsRead(file: string): string {
     return require("fs").readFileSync(file, "utf8");
+}
+
+function fsWrite(file: string, text: string): void {
+    require("fs").writeFileSync(file, text);
 }

@@ -2,7 +2,7 @@
 // provider, so it and every module it imports use Node built-ins only: nothing
 // to resolve when the provider host loads it from state. The spec's shape is
 // declared once, as a zod schema, in gateSchema.ts; only its types come from there.
-import { conditionHolds, describeCondition } from "./gateConditions";
+import { conditionHolds, describeCondition, lacksReason, missingFeatures } from "./gateConditions";
 import { judge } from "./gateExpect";
 import { fetchAnswer, probeInternet } from "./gateHttp";
 import type { Attempt, CheckReport, CheckResult, GateReport } from "./gateReport";
@@ -93,7 +93,7 @@ export function isIdempotent(check: Pick<GateCheck, "idempotent" | "request">): 
     return check.idempotent ?? ["GET", "HEAD", "OPTIONS"].includes(check.request.method ?? "GET");
 }
 
-/** Skipped by `when`, not supported by the deployed app, needs the internet, or needs a value an earlier check did not capture. */
+/** Skipped by `when`, needs a feature the deployed version lacks, needs the internet, or needs a value an earlier check did not capture. */
 async function whyNotRun(
     spec: GateSpec,
     check: GateCheck,
@@ -104,9 +104,8 @@ async function whyNotRun(
     if (check.when !== undefined && !conditionHolds(spec, check.when)) {
         return { result: "skipped", reason: `when ${describeCondition(check.when)} does not hold for this stack` };
     }
-    if (check.unsupported && conditionHolds(spec, check.unsupported.when)) {
-        return { result: "not run", reason: `the deployed app does not support it yet: ${check.unsupported.reason}` };
-    }
+    const lacking = missingFeatures(spec, check);
+    if (lacking.length > 0) return { result: "not run", reason: lacksReason(lacking) };
     const own = Object.keys(check.capture ?? {});
     const missing = variablesIn([check.request, check.expect, check.creates, check.removes]).filter((name) => !(name in vars) && !own.includes(name));
     if (missing.length > 0) {

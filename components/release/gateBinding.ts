@@ -1,4 +1,4 @@
-import { conditionHolds, describeCondition } from "./gateConditions";
+import { conditionHolds, describeCondition, featuresOf, lacksReason, missingFeatures } from "./gateConditions";
 import { isIdempotent } from "./gate";
 import type { Condition, GateSpec, StackFacts, VarChoice } from "./gateSchema";
 import { gateSecretKeys, selectedVarChoice } from "./gateVars";
@@ -22,10 +22,7 @@ function factsReferenced(spec: GateSpec): { config: string[]; env: string[]; var
     Object.values(spec.conditions ?? {}).forEach(visit);
     const choices = Object.values(spec.vars ?? {}).flatMap((def) => (typeof def === "string" ? [] : ([] as VarChoice[]).concat(def)));
     choices.forEach((c) => visit(c.when));
-    for (const check of spec.checks) {
-        visit(check.when);
-        visit(check.unsupported?.when);
-    }
+    spec.checks.forEach((check) => visit(check.when));
     const defined = <T>(values: (T | undefined)[]) => [...new Set(values.filter((v): v is T => v !== undefined))].sort();
     return { config: [...config].sort(), env: [...env].sort(), varEnv: defined(choices.map((c) => c.env)), varConfig: defined(choices.map((c) => c.config)) };
 }
@@ -73,6 +70,13 @@ export function bindGateSpec(spec: GateSpec, view: GateStackView): { spec: GateS
         else if (view.hiddenEnv.includes(envName)) problems.push(`a var reads env ${envName}, whose value is a secret; use { secret: <config key> } instead`);
         else facts.env[envName] = view.env[envName] ?? null;
     }
+    const needed = [...new Set(spec.checks.flatMap(featuresOf))].sort();
+    if (needed.length > 0) {
+        // Only the features this spec's checks need: the bound spec changes when one of them does, not with every feature the stack lists.
+        const listed = view.config.appFeatures;
+        if (!Array.isArray(listed)) problems.push(`checks need ${needed.join(", ")}, and the stack's config has no appFeatures list saying what the deployed version supports`);
+        else facts.features = needed.filter((f) => listed.includes(f));
+    }
     const bound: GateSpec = { ...spec, stack: facts };
     if (problems.length === 0) {
         for (const [n, def] of Object.entries(spec.vars ?? {})) {
@@ -91,7 +95,8 @@ export function describeGateChecks(spec: GateSpec): string[] {
         if (c.external) notes.push("external");
         try {
             if (c.when !== undefined && !conditionHolds(spec, c.when)) notes.push(`skipped here: when ${describeCondition(c.when)}`);
-            if (c.unsupported && conditionHolds(spec, c.unsupported.when)) notes.push(`not run here: the deployed app does not support it yet (${c.unsupported.reason})`);
+            const lacking = missingFeatures(spec, c);
+            if (lacking.length > 0) notes.push(`not run here: ${lacksReason(lacking)}`);
         } catch {
             // the spec's own check reports an unknown condition
         }

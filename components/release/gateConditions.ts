@@ -1,4 +1,4 @@
-import type { Condition, FactValue, GateSpec } from "./gateSchema";
+import type { Condition, FactValue, GateCheck, GateSpec } from "./gateSchema";
 
 /**
  * Evaluates a `when`: a condition's name (`!name` negates it) or an object
@@ -28,4 +28,18 @@ export function conditionHolds(spec: Pick<GateSpec, "conditions" | "stack">, con
 
 export function describeCondition(condition: Condition): string {
     return typeof condition === "string" ? condition : JSON.stringify(condition);
+}
+
+/** The features a check needs that the stack does not say the deployed version has (appFeatures). */
+export function missingFeatures(spec: Pick<GateSpec, "stack">, check: Pick<GateCheck, "needs">): string[] {
+    const have = spec.stack?.features ?? [];
+    return featuresOf(check).filter((f) => !have.includes(f));
+}
+
+export function featuresOf(check: Pick<GateCheck, "needs">): string[] {
+    return check.needs === undefined ? [] : ([] as string[]).concat(check.needs);
+}
+
+export function lacksReason(missing: string[]): string {
+    return `the deployed version lacks ${missing.join(", ")} (appFeatures)`;
 }

@@ -9,6 +9,9 @@ import { z } from "zod";
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const name = (what: string) => z.string().regex(NAME, { error: `must be a ${what} name (letters, digits, _)` });
 const headers = z.record(z.string(), z.string());
+/** A feature of the app a check needs; the stack's appFeatures lists those its deployed version has. */
+export const FEATURE = /^[a-z][a-z0-9-]*$/;
+const feature = z.string().regex(FEATURE, { error: "must be a feature name (lower-case letters, digits, -), e.g. plan-generation" });
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const factValue = z.union([scalar, z.null(), z.array(z.union([scalar, z.null()])).min(1)], {
     error: "must be a value, null (unset), or a list of them (any matches)",
@@ -107,8 +110,11 @@ const checkSchema = z.strictObject({
     external: z.boolean().optional(),
     /** Runs only where this holds for the stack; reported as skipped elsewhere. */
     when: conditionSchema.optional(),
-    /** Where this holds, the deployed app does not implement the check yet: reported as not run, with the reason. */
-    unsupported: z.strictObject({ when: conditionSchema, reason: z.string().min(1) }).optional(),
+    /**
+     * What the deployed version must support for the check to run (e.g. plan-generation), as the stack
+     * declares it in appFeatures: where it is not listed, the check is reported as not run, never passed.
+     */
+    needs: z.union([feature, z.array(feature).min(1)]).optional(),
     /** What a pass leaves in the app (e.g. "bubble ${bubble_id}"): listed in the report unless a later check removes it. */
     creates: z.string().min(1).optional(),
     /** The `creates` text of an earlier check whose data this check deletes. */
@@ -131,10 +137,12 @@ export const gateSpecSchema = z.strictObject({
     checks: z.array(checkSchema).min(1, { error: "needs at least one check" }),
 });
 
-/** What the stack says about itself, for `when`: the config keys and backend env the spec refers to (null = unset). */
+/** What the stack says about itself, for `when` and `needs`: the config keys and backend env the spec refers to (null = unset). */
 export interface StackFacts {
     config: Record<string, string | null>;
     env: Record<string, string | null>;
+    /** Of the features the spec's checks need, those the deployed version has (appFeatures); absent = none. */
+    features?: string[];
 }
 
 /** A gate spec as written (defaults may be left out), plus the facts Gatehouse binds from the stack. */

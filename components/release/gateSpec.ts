@@ -66,7 +66,6 @@ function checkSpec(spec: ParsedGateSpec): string[] {
     spec.checks.forEach((check, i) => {
         const where = `checks[${i}] (${check.name})`;
         knownCondition(`${where}.when`, check.when);
-        knownCondition(`${where}.unsupported.when`, check.unsupported?.when);
         used(`${where}.request`, check.request);
         used(`${where}.expect`, check.expect);
         // What a check creates may name what it captured (e.g. the new bubble's id).
@@ -149,7 +148,7 @@ function badMatcher(m: { kind: (typeof MATCHERS)[number]; arg: unknown }): strin
 function checkOrdering(where: string, i: number, check: ParsedGateCheck): string[] {
     const problems: string[] = [];
     const idempotent = isIdempotent(check);
-    if (i === 0 && (!idempotent || check.when !== undefined || check.unsupported !== undefined || check.external)) {
+    if (i === 0 && (!idempotent || check.when !== undefined || check.needs !== undefined || check.external)) {
         problems.push(`${where}: the first check must be idempotent and unconditional (e.g. GET /health): the gate waits for the app with it before anything is sent once`);
     }
     if (!idempotent && check.repeat > 1) {
