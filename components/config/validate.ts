@@ -1,6 +1,7 @@
 import * as path from "path";
 import { bindGateSpec } from "../release/gateBinding";
-import { featuresOf } from "../release/gateConditions";
+import { KnownDefect, parseKnownDefects } from "../release/gateDefects";
+import { checkAppFeatures, checkKnownDefects } from "./gateConfig";
 import type { GateSpec } from "../release/gateSchema";
 import { readGateSpec } from "../release/gateSpec";
 import { MigrationFile, readMigrationDir } from "../release/migrationFiles";
@@ -56,6 +57,8 @@ export interface Settings {
     secretNames: string[];
     /** Production rules this stack breaks on purpose (productionOverrides): logged, and listed by the plan. */
     productionOverrides: ProductionOverride[];
+    /** The app's acknowledged defects the gates report instead of failing on (gateKnownDefects): listed by the plan. */
+    knownDefects: KnownDefect[];
     releaseSteps: ReleaseSettings;
     local: LocalSettings;
     aws: AwsSettings;
@@ -211,6 +214,7 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
             checklistGaps: cfg.checklistGaps,
             secretNames,
             productionOverrides,
+            knownDefects: parseKnownDefects(cfg.gateKnownDefects),
             releaseSteps,
             aws: {
                 liveSlot: cfg.liveSlot,
@@ -317,22 +321,10 @@ function bindGateToStack(input: ConfigInput, cfg: PlainConfig, services: Service
     steps.frontendGate = frontendBound.spec;
     if (frontend.enabled) for (const problem of frontendBound.problems) problems.push({ key: "frontendGateSpec", problem: `${cfg.frontendGateSpec}: ${problem}`, fix: `edit ${cfg.frontendGateSpec}` });
     checkSecretValues(input, frontend.enabled ? [...new Set([...bound.secrets, ...frontendBound.secrets])] : bound.secrets, fix, problems);
-    checkAppFeatures(cfg, frontend.enabled ? [steps.gate, steps.frontendGate] : [steps.gate], fix, problems);
+    const specs = frontend.enabled ? [{ file: cfg.gateSpec, spec: steps.gate }, { file: cfg.frontendGateSpec, spec: steps.frontendGate }] : [{ file: cfg.gateSpec, spec: steps.gate }];
+    checkAppFeatures(cfg, specs, fix, problems);
+    checkKnownDefects(cfg, specs, fix, problems);
     return [...new Set([...bound.allSecrets, ...frontendBound.allSecrets])];
-}
-
-/** Every feature appFeatures lists is one a check of the stack's gate specs needs: a misspelt one would leave its checks not run. */
-function checkAppFeatures(cfg: PlainConfig, specs: GateSpec[], fix: FixCommands, problems: ConfigProblem[]): void {
-    const needed = [...new Set(specs.flatMap((s) => s.checks.flatMap(featuresOf)))].sort();
-    cfg.appFeatures.forEach((feature, index) => {
-        if (needed.includes(feature)) return;
-        const files = [cfg.gateSpec, ...(specs.length > 1 ? [cfg.frontendGateSpec] : [])].filter(Boolean).join(" or ") || "the default health gate";
-        problems.push({
-            key: `appFeatures[${index}]`,
-            problem: `no check of ${files} needs ${feature} (${needed.length ? `they need: ${needed.join(", ")}` : "none needs a feature"})`,
-            fix: fix.removePath(`appFeatures[${index}]`),
-        });
-    });
 }
 
 function checkLocalTarget(input: ConfigInput, cfg: PlainConfig, fix: FixCommands, problems: ConfigProblem[]): void {

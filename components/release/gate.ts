@@ -4,6 +4,7 @@
 // declared once, as a zod schema, in gateSchema.ts; only its types come from there.
 import { conditionHolds, describeCondition, lacksReason, missingFeatures } from "./gateConditions";
 import { judge } from "./gateExpect";
+import { describeDefect, isDeclaredDefect } from "./gateDefects";
 import { fetchAnswer, probeInternet } from "./gateHttp";
 import type { Attempt, CheckReport, CheckResult, GateReport } from "./gateReport";
 import type { GateCheck, GateSpec } from "./gateSchema";
@@ -40,7 +41,8 @@ const EDGE_STATUSES = [502, 503, 504];
  * they pass `repeat` times in a row or the deadline passes: the leading ones
  * wait for the app. Every other check is sent exactly once, because a retry
  * could act twice (a second registration, a second import). The first
- * failure ends the gate.
+ * failure ends the gate, unless the stack declared it as the app's known
+ * defect (exactly that status, that text in the answer).
  */
 export async function runGate(baseUrl: string, spec: GateSpec, options: GateRunOptions = {}): Promise<GateReport> {
     const started = Date.now();
@@ -62,28 +64,35 @@ export async function runGate(baseUrl: string, spec: GateSpec, options: GateRunO
         return finish(false, err.message);
     }
     let internet: Promise<{ ok: boolean; detail: string }> | undefined;
-    const capturedBy: Record<string, string> = {};
 
     for (const [i, check] of spec.checks.entries()) {
         const report = reports[i];
-        const skip = await whyNotRun(spec, check, vars, capturedBy, () => (internet ??= probeInternet(spec.internetProbe ?? DEFAULT_PROBE, options.online)));
+        const skip = await whyNotRun(spec, i, reports, vars, () => (internet ??= probeInternet(spec.internetProbe ?? DEFAULT_PROBE, options.online)));
         if (skip) {
             report.result = skip.result;
             report.reason = skip.reason;
             continue;
         }
-        const passed = isIdempotent(check)
+        const { passed, answered } = isIdempotent(check)
             ? await untilPasses(baseUrl, spec, check, report, vars, secretValues, deadline)
             : await exactlyOnce(baseUrl, spec, check, report, vars, secretValues, deadline);
-        if (!passed) {
-            report.result = "failed";
-            // A request sent once may have acted before it answered wrongly: say what it may have left.
-            if (!isIdempotent(check) && check.creates !== undefined && report.attempts > 0) leftovers.push(`maybe ${fillOrName(check.creates, vars)} (the check failed after sending)`);
-            return finish(false);
+        const defect = spec.stack?.knownDefects?.find((d) => d.check === check.name);
+        if (passed) {
+            report.result = "passed";
+            if (defect) report.note = `the declared known defect (${describeDefect(defect)}) no longer reproduces: remove it from gateKnownDefects`;
+            recordData(check, vars, leftovers);
+            continue;
         }
-        report.result = "passed";
-        for (const name of Object.keys(check.capture ?? {})) capturedBy[name] = check.name;
-        recordData(check, vars, leftovers);
+        // A request sent once may have acted before it answered wrongly: say what it may have left.
+        if (!isIdempotent(check) && check.creates !== undefined && report.attempts > 0) leftovers.push(`maybe ${fillOrName(check.creates, vars)} (the check failed after sending)`);
+        if (defect && isDeclaredDefect(defect, answered)) {
+            // Acknowledged in the stack: reported with the real answer, and the gate goes on.
+            report.result = "known defect";
+            report.reason = `KNOWN DEFECT (declared: ${defect.reason})`;
+            continue;
+        }
+        report.result = "failed";
+        return finish(false);
     }
     return finish(true);
 }
@@ -93,14 +102,15 @@ export function isIdempotent(check: Pick<GateCheck, "idempotent" | "request">): 
     return check.idempotent ?? ["GET", "HEAD", "OPTIONS"].includes(check.request.method ?? "GET");
 }
 
-/** Skipped by `when`, needs a feature the deployed version lacks, needs the internet, or needs a value an earlier check did not capture. */
+/** Skipped by `when`, needs a feature the deployed version lacks, needs a value an earlier check did not capture, or needs the internet. */
 async function whyNotRun(
     spec: GateSpec,
-    check: GateCheck,
+    index: number,
+    reports: CheckReport[],
     vars: Record<string, string>,
-    capturedBy: Record<string, string>,
     internet: () => Promise<{ ok: boolean; detail: string }>,
 ): Promise<{ result: CheckResult; reason: string } | undefined> {
+    const check = spec.checks[index];
     if (check.when !== undefined && !conditionHolds(spec, check.when)) {
         return { result: "skipped", reason: `when ${describeCondition(check.when)} does not hold for this stack` };
     }
@@ -108,14 +118,20 @@ async function whyNotRun(
     if (lacking.length > 0) return { result: "not run", reason: lacksReason(lacking) };
     const own = Object.keys(check.capture ?? {});
     const missing = variablesIn([check.request, check.expect, check.creates, check.removes]).filter((name) => !(name in vars) && !own.includes(name));
-    if (missing.length > 0) {
-        return { result: "not run", reason: `needs ${missing.map((m) => `\${${m}}`).join(", ")}, which no earlier check captured (one was skipped or not run)` };
-    }
+    if (missing.length > 0) return { result: "not run", reason: `needs ${missing.map((name) => whoCaptures(spec, index, reports, name)).join("; ")}` };
     if (check.external) {
         const route = await internet();
         if (!route.ok) return { result: "not run", reason: `external: this machine has no route to the internet (${route.detail})` };
     }
     return undefined;
+}
+
+/** "${pack_id}, which "generate pack" would have captured (it is a known defect)": the missing variable and the check that did not give it. */
+function whoCaptures(spec: GateSpec, index: number, reports: CheckReport[], name: string): string {
+    const by = spec.checks.findLastIndex((c, j) => j < index && c.capture !== undefined && name in c.capture);
+    if (by < 0) return `\${${name}}, which no earlier check captured`;
+    const state = { skipped: "was skipped", "not run": "was not run", "known defect": "is a known defect", failed: "failed", passed: "passed" }[reports[by].result];
+    return `\${${name}}, which "${spec.checks[by].name}" would have captured (it ${state})`;
 }
 
 /** Retries an idempotent check until it passes `repeat` times in a row or the deadline passes. */
@@ -127,18 +143,20 @@ async function untilPasses(
     vars: Record<string, string>,
     secretValues: string[],
     deadline: number,
-): Promise<boolean> {
+): Promise<Verdict> {
     const needed = check.repeat ?? 1;
     const interval = spec.intervalMs ?? 250;
     const perRequest = check.timeoutMs ?? 5000;
     let previous: string | undefined;
     let identical = 0;
+    let answered: Answered | undefined;
     while (report.passes < needed) {
         const remaining = deadline - Date.now();
-        if (remaining <= 0) return false;
+        if (remaining <= 0) return { passed: false, answered };
         const timeout = Math.min(perRequest, remaining);
         const { attempt, captured, answer } = await attemptCheck(baseUrl, check, spec.headers ?? {}, vars, secretValues, timeout);
         report.attempts++;
+        answered = answer ?? answered;
         // An attempt the gate's deadline cut short says nothing about the app; the
         // report keeps the last complete one (status, body) when there is one.
         const cutShort = timeout < perRequest && attempt.error?.startsWith("timed out");
@@ -149,17 +167,17 @@ async function untilPasses(
             [previous, identical] = [undefined, 0];
         } else {
             report.passes = 0;
-            const settled = answer !== undefined && !EDGE_STATUSES.includes(attempt.status!);
-            identical = settled && answer === previous ? identical + 1 : settled ? 1 : 0;
-            previous = settled ? answer : undefined;
+            const settled = answer !== undefined && !EDGE_STATUSES.includes(answer.status) ? `${answer.status}\n${answer.text}` : undefined;
+            identical = settled !== undefined && settled === previous ? identical + 1 : settled !== undefined ? 1 : 0;
+            previous = settled;
             if (identical >= IDENTICAL_FAILURES) {
                 report.reason = `stopped after ${IDENTICAL_FAILURES} identical answers in a row (status ${attempt.status}, the same body): the app answers, and retrying until the deadline would not change it`;
-                return false;
+                return { passed: false, answered };
             }
             await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
         }
     }
-    return true;
+    return { passed: true, answered };
 }
 
 /** Sends a non-idempotent check once: whatever it answers is the verdict. */
@@ -171,29 +189,37 @@ async function exactlyOnce(
     vars: Record<string, string>,
     secretValues: string[],
     deadline: number,
-): Promise<boolean> {
+): Promise<Verdict> {
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
         report.reason = "the deadline passed before it could be sent";
-        return false;
+        return { passed: false };
     }
-    const { attempt, captured } = await attemptCheck(baseUrl, check, spec.headers ?? {}, vars, secretValues, Math.min(check.timeoutMs ?? 5000, remaining));
+    const { attempt, captured, answer } = await attemptCheck(baseUrl, check, spec.headers ?? {}, vars, secretValues, Math.min(check.timeoutMs ?? 5000, remaining));
     report.attempts = 1;
     report.last = attempt;
     if (attempt.failure !== undefined || attempt.error !== undefined) {
         report.reason = `not retried: ${check.request.method} is not idempotent, a second attempt could act twice`;
-        return false;
+        return { passed: false, answered: answer };
     }
     report.passes = 1;
     Object.assign(vars, captured);
-    return true;
+    return { passed: true, answered: answer };
 }
 
-/**
- * One request: the answer judged against the check, and what it captures when
- * it passes. `answer` is the status and whole body, where the app answered
- * (no connection error, no timeout): two equal ones are the same answer.
- */
+/** What the app answered (no connection error, no timeout): its status and whole body. */
+interface Answered {
+    status: number;
+    text: string;
+}
+
+/** Whether a check passed, and the last answer the app gave it (to compare with a declared defect). */
+interface Verdict {
+    passed: boolean;
+    answered?: Answered;
+}
+
+/** One request: the answer judged against the check, and what it captures when it passes. */
 async function attemptCheck(
     baseUrl: string,
     check: GateCheck,
@@ -201,10 +227,10 @@ async function attemptCheck(
     vars: Record<string, string>,
     secretValues: string[],
     timeoutMs: number,
-): Promise<{ attempt: Attempt; captured: Record<string, string>; answer?: string }> {
+): Promise<{ attempt: Attempt; captured: Record<string, string>; answer?: Answered }> {
     const { status, text, error, latencyMs } = await fetchAnswer(baseUrl, check, commonHeaders, vars, timeoutMs);
     if (error !== undefined || status === undefined) return { attempt: { status, latencyMs, error, bodyExcerpt: excerpt(text, check) }, captured: {} };
-    const answer = `${status}\n${text}`;
+    const answer = { status, text };
     const failure = judge(check, status, text, vars);
     const captured: Record<string, string> = {};
     if (failure === undefined) {

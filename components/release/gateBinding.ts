@@ -1,5 +1,6 @@
 import { conditionHolds, describeCondition, featuresOf, lacksReason, missingFeatures } from "./gateConditions";
 import { isIdempotent } from "./gate";
+import { describeDefect, parseKnownDefects } from "./gateDefects";
 import type { Condition, GateSpec, StackFacts, VarChoice } from "./gateSchema";
 import { gateSecretKeys, selectedVarChoice } from "./gateVars";
 
@@ -77,6 +78,9 @@ export function bindGateSpec(spec: GateSpec, view: GateStackView): { spec: GateS
         if (!Array.isArray(listed)) problems.push(`checks need ${needed.join(", ")}, and the stack's config has no appFeatures list saying what the deployed version supports`);
         else facts.features = needed.filter((f) => listed.includes(f));
     }
+    const names = spec.checks.map((c) => c.name);
+    const defects = parseKnownDefects(Array.isArray(view.config.gateKnownDefects) ? view.config.gateKnownDefects : []).filter((d) => names.includes(d.check));
+    if (defects.length > 0) facts.knownDefects = defects;
     const bound: GateSpec = { ...spec, stack: facts };
     if (problems.length === 0) {
         for (const [n, def] of Object.entries(spec.vars ?? {})) {
@@ -100,6 +104,8 @@ export function describeGateChecks(spec: GateSpec): string[] {
         } catch {
             // the spec's own check reports an unknown condition
         }
+        const defect = spec.stack?.knownDefects?.find((d) => d.check === c.name);
+        if (defect) notes.push(`known defect declared: ${describeDefect(defect)}`);
         if (c.creates !== undefined) notes.push(`creates ${c.creates}`);
         if (c.removes !== undefined) notes.push(`removes ${c.removes}`);
         const repeat = (c.repeat ?? 1) > 1 ? ` x${c.repeat}` : "";

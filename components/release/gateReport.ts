@@ -10,10 +10,11 @@ export interface Attempt {
 }
 
 /**
- * passed / failed; "skipped": its `when` does not hold for this stack;
+ * passed / failed; "known defect": it failed exactly as the stack declared
+ * (gateKnownDefects), which does not fail the gate; "skipped": its `when` does not hold for this stack;
  * "not run": it could not or need not run here (reason says which).
  */
-export type CheckResult = "passed" | "failed" | "skipped" | "not run";
+export type CheckResult = "passed" | "failed" | "known defect" | "skipped" | "not run";
 
 export interface CheckReport {
     name: string;
@@ -23,6 +24,8 @@ export interface CheckReport {
     last?: Attempt;
     /** Why it was skipped, not run, or failed the way it did. */
     reason?: string;
+    /** Something an operator should act on although it passed (a declared defect that no longer reproduces). */
+    note?: string;
 }
 
 export interface GateReport {
@@ -49,9 +52,12 @@ export function formatGateReport(baseUrl: string, report: GateReport): string {
                   .filter(Boolean)
                   .join(", ")
             : "";
+        const after = c.attempts ? ` after ${c.attempts} attempt(s)` : "";
+        // The real answer, beside the reason it was declared.
+        if (c.result === "known defect") return `  defect ${c.name}: ${c.reason}${after} — ${detail}`;
         const mark = c.result === "passed" ? "ok  " : c.result === "failed" ? "FAIL" : "skip";
-        const why = c.result === "failed" ? [detail, c.reason].filter(Boolean).join("; ") : c.result === "passed" ? "" : c.reason ?? "";
-        return `  ${mark} ${c.name}: ${c.result}` + (c.attempts ? ` after ${c.attempts} attempt(s)` : "") + (why ? ` — ${why}` : "");
+        const why = c.result === "failed" ? [detail, c.reason].filter(Boolean).join("; ") : c.result === "passed" ? c.note ?? "" : c.reason ?? "";
+        return `  ${mark} ${c.name}: ${c.result}${after}` + (why ? ` — ${why}` : "");
     });
     const out = [`health gate ${report.passed ? "passed" : "FAILED"} against ${baseUrl} in ${report.durationMs} ms — ${countChecks(report)}:`];
     if (report.problem) out.push(`  the gate could not start: ${report.problem}`);
@@ -69,9 +75,10 @@ export function formatGateReport(baseUrl: string, report: GateReport): string {
  */
 export function countChecks(report: Pick<GateReport, "checks">): string {
     const count = (result: CheckResult) => report.checks.filter((c) => c.result === result).length;
-    const ran = report.checks.filter((c) => c.result === "passed" || c.result === "failed").length;
+    const ran = report.checks.filter((c) => c.result === "passed" || c.result === "failed" || c.result === "known defect").length;
     const parts = [`${ran} run`, `${count("passed")} passed`];
     if (count("failed")) parts.push(`${count("failed")} failed`);
+    if (count("known defect")) parts.push(`${count("known defect")} known defect${count("known defect") === 1 ? "" : "s"}`);
     if (count("skipped")) parts.push(`${count("skipped")} skipped`);
     parts.push(`${count("not run")} not run`);
     return `${report.checks.length} check${report.checks.length === 1 ? "" : "s"}: ${parts.join(", ")}`;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { KnownDefect } from "./gateDefects";
 
 // The gate spec language, declared once: this schema checks every spec file
 // (gateSpec.ts reads them), and the engine takes its types from here. Every
@@ -143,6 +144,8 @@ export interface StackFacts {
     env: Record<string, string | null>;
     /** Of the features the spec's checks need, those the deployed version has (appFeatures); absent = none. */
     features?: string[];
+    /** The app's acknowledged defects the stack declares for this spec's checks (gateKnownDefects). */
+    knownDefects?: KnownDefect[];
 }
 
 /** A gate spec as written (defaults may be left out), plus the facts Gatehouse binds from the stack. */
