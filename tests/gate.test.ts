@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import * as http from "http";
 import * as path from "path";
 import { runGate } from "../components/release/gate";
+import { runDate } from "../components/release/gateVars";
 import { bindGateSpec } from "../components/release/gateBinding";
 import { formatGateReport } from "../components/release/gateReport";
 import type { GateSpec } from "../components/release/gateSchema";
@@ -421,6 +422,62 @@ describe("health gate: what is sent once, what waits, what is skipped", () => {
         });
     });
 
+    describe("a var that is a secret in production and a capture elsewhere", () => {
+        // The smoke user: made once by a person in production; elsewhere resolved by the app, or the secret where it cannot.
+        const userSpec = (stack: GateSpec["stack"], resolveWhen: string | null = "!production"): GateSpec => ({
+            deadlineSeconds: 5,
+            conditions: { production: { config: { environment: "production" } } },
+            stack,
+            vars: { user_id: [{ when: "production", secret: "SMOKE_USER_ID" }, { capture: "resolve the smoke user" }, { secret: "SMOKE_USER_ID" }] },
+            checks: [
+                health,
+                { name: "resolve the smoke user", ...(resolveWhen !== null ? { when: resolveWhen } : {}), needs: "auth-resolve", request: { method: "POST", path: "/auth/resolve", body: {} }, capture: { user_id: "$.user_id" } },
+                { name: "use", request: { path: "/users/${user_id}" } },
+            ],
+        });
+        const facts = (environment: string, features: string[]) => ({ config: { environment }, env: {}, features });
+        const secrets = { SMOKE_USER_ID: "11111111-1111-4111-8111-111111111111" };
+
+        it("takes the secret in production, the capture where the check runs, and the secret where the app lacks what the check needs", async () => {
+            server = await serve((req) => (req.url === "/auth/resolve" ? { status: 200, body: { user_id: "22222222-2222-4222-8222-222222222222" } } : { status: 200 }));
+            const used = async (stack: GateSpec["stack"]) => {
+                server!.log.length = 0;
+                const report = await runGate(server!.url, userSpec(stack), { secrets });
+                assert.equal(report.passed, true, formatGateReport(server!.url, report));
+                return [report.checks[1].result, server!.log.filter((r) => r.path.startsWith("/users/")).map((r) => r.path.slice(7))[0]];
+            };
+            assert.deepEqual(await used(facts("production", ["auth-resolve"])), ["skipped", secrets.SMOKE_USER_ID]);
+            assert.deepEqual(await used(facts("development", ["auth-resolve"])), ["passed", "22222222-2222-4222-8222-222222222222"]);
+            assert.deepEqual(await used(facts("development", [])), ["not run", secrets.SMOKE_USER_ID]);
+        });
+
+        it("refuses to start where the capturing check would run although the var takes the secret: the capture would replace it", async () => {
+            server = await serve(() => ({ status: 200, body: { user_id: "x" } }));
+            const spec = userSpec(facts("production", ["auth-resolve"]), null);
+            const expected = 'var user_id takes secret SMOKE_USER_ID here, and "resolve the smoke user", which captures it, runs here too: its capture would replace the var (give the check a when that excludes this stack, or put its { capture } alternative first)';
+            const report = await runGate(server.url, spec, { secrets });
+            assert.equal(report.problem, expected);
+            assert.deepEqual(server.log, [], "nothing was sent");
+            const { stack, ...unbound } = spec;
+            assert.deepEqual(bindGateSpec(unbound, { config: { environment: "production", appFeatures: ["auth-resolve"] }, env: {}, hiddenEnv: [] }).problems, [expected]);
+            assert.deepEqual(bindGateSpec(unbound, { config: { environment: "development", appFeatures: ["auth-resolve"] }, env: {}, hiddenEnv: [] }).problems, []);
+        });
+    });
+
+    it("${runDate} is a date unique to the minute the gate run started", async () => {
+        assert.equal(runDate(Date.UTC(2026, 0, 1)), "2100-01-01");
+        assert.equal(runDate(Date.UTC(2026, 0, 1, 0, 0, 59)), "2100-01-01");
+        assert.equal(runDate(Date.UTC(2026, 0, 1, 0, 1)), "2100-01-02");
+        const t = Date.UTC(2026, 11, 8, 1, 15);
+        assert.equal(Date.parse(runDate(t + 60_000)) - Date.parse(runDate(t)), 86_400_000, "the next minute, the next day");
+        const dates = new Set(Array.from({ length: 5000 }, (_, i) => runDate(Date.UTC(2031, 0, 1) + i * 60_000)));
+        assert.equal(dates.size, 5000);
+        for (const d of dates) assert.match(d, /^(2[1-9]|[3-9]\d)\d\d-\d\d-\d\d$/);
+        server = await serve(() => ({ status: 200 }));
+        await runGate(server.url, { checks: [{ ...health, request: { path: "/plans/${runDate}" } }] });
+        assert.match(server.log[0].path, /^\/plans\/\d{4}-\d{2}-\d{2}$/);
+    });
+
     it("takes secrets as variables and masks them (and secret captures, and credential-like keys) in the report", async () => {
         const password = "hunter2-smoke-password";
         server = await serve((req, body) => {
@@ -688,6 +745,33 @@ describe("gate spec files", () => {
             ]);
             return true;
         });
+    });
+
+    it("refuses a var and a capture that would shadow each other, and a var used before the check that captures it", () => {
+        const file = specFile(
+            [
+                "vars:",
+                "  user_id: [{ secret: SMOKE_USER_ID }, { capture: resolve }]",
+                "  other: [{ capture: nobody }]",
+                "  third: [{ capture: resolve }]",
+                "checks:",
+                "  - { name: health, request: { path: '/health/${user_id}' } }",
+                "  - { name: resolve, request: { method: POST, path: /auth }, capture: { user_id: $.user_id } }",
+                "  - { name: token, request: { method: POST, path: /login }, capture: { other: $.token } }",
+            ].join("\n") + "\n",
+        );
+        assert.throws(() => readGateSpec(file), (err: any) => {
+            assert.deepEqual(err.message.split("\n").slice(1).map((l: string) => l.trim()), [
+                'vars.other[0]: capture names "nobody", which is no check of this spec',
+                'vars.third[0]: capture names "resolve", which does not capture third',
+                'checks[2] (token).capture.other: other is a var, which the capture would silently replace: add { capture: "token" } to its alternatives, or capture under another name',
+                "checks[0] (health).request: ${user_id} is not a built-in, a var, or captured by an earlier check",
+                "checks[0] (health): the first check must be idempotent and unconditional (e.g. GET /health): the gate waits for the app with it before anything is sent once",
+            ].filter((l) => !l.includes("first check must")));
+            return true;
+        });
+        const withWhen = specFile("vars:\n  u: [{ when: x, capture: c }]\nchecks:\n  - { name: c, request: { path: / }, capture: { u: $.u } }\n");
+        assert.throws(() => readGateSpec(withWhen), /vars\.u\[0\]: a capture alternative applies where its check runs: put the condition on the check, not here/);
     });
 
     it("binds the features its checks need from the stack's appFeatures, and only those", () => {

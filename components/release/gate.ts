@@ -8,7 +8,7 @@ import { describeDefect, isDeclaredDefect } from "./gateDefects";
 import { fetchAnswer, probeInternet } from "./gateHttp";
 import type { Attempt, CheckReport, CheckResult, GateReport } from "./gateReport";
 import type { GateCheck, GateSpec } from "./gateSchema";
-import { fillOrName, resolveVars, substitute, variablesIn } from "./gateVars";
+import { fillOrName, resolveVars, runDate, substitute, variablesIn } from "./gateVars";
 import { jsonPathAll, parseJson } from "./jsonPath";
 import { excerpt, maskReport } from "./redaction";
 
@@ -51,6 +51,7 @@ export async function runGate(baseUrl: string, spec: GateSpec, options: GateRunO
     const vars: Record<string, string> = {
         run: options.run ?? `${started.toString(36)}${Math.random().toString(36).slice(2, 6)}`,
         now: new Date(started).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        runDate: runDate(started),
     };
     if (options.release !== undefined) vars.release = options.release;
     const reports: CheckReport[] = spec.checks.map((c) => ({ name: c.name, result: "not run", attempts: 0, passes: 0 }));

@@ -2,7 +2,7 @@ import { conditionHolds, describeCondition, featuresOf, lacksReason, missingFeat
 import { isIdempotent } from "./gate";
 import { describeDefect, parseKnownDefects } from "./gateDefects";
 import type { Condition, GateSpec, StackFacts, VarChoice } from "./gateSchema";
-import { gateSecretKeys, selectedVarChoice } from "./gateVars";
+import { captureConflicts, gateSecretKeys, selectedVarChoice } from "./gateVars";
 
 // A spec bound to a stack: the facts its conditions and vars read, taken from
 // the stack's config and the gated service's env, and what the release plan
@@ -86,6 +86,7 @@ export function bindGateSpec(spec: GateSpec, view: GateStackView): { spec: GateS
         for (const [n, def] of Object.entries(spec.vars ?? {})) {
             if (selectedVarChoice(bound, def) === undefined) problems.push(`vars.${n}: none of its alternatives applies to this stack (end the list with one without when)`);
         }
+        problems.push(...captureConflicts(bound));
     }
     const allSecrets = [...new Set(Object.values(spec.vars ?? {}).flatMap((d) => (typeof d === "string" ? [] : ([] as VarChoice[]).concat(d).map((c) => c.secret).filter((s): s is string => s !== undefined))))].sort();
     return { spec: bound, problems, secrets: problems.length ? [] : gateSecretKeys(bound), allSecrets };

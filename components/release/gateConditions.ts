@@ -43,3 +43,8 @@ export function featuresOf(check: Pick<GateCheck, "needs">): string[] {
 export function lacksReason(missing: string[]): string {
     return `the deployed version lacks ${missing.join(", ")} (appFeatures)`;
 }
+
+/** Whether a check runs on this stack as far as the stack decides it: its `when` holds and the deployed version has what it needs. */
+export function runsHere(spec: Pick<GateSpec, "conditions" | "stack">, check: Pick<GateCheck, "when" | "needs">): boolean {
+    return (check.when === undefined || conditionHolds(spec, check.when)) && missingFeatures(spec, check).length === 0;
+}

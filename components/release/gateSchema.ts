@@ -59,8 +59,14 @@ const varChoice = z
         env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, { error: "must be an env var name" }).optional(),
         /** A Gatehouse config key of the stack (e.g. frontendBuildId). */
         config: name("config key").optional(),
+        /**
+         * The name of the check that captures this var: the alternative applies where that check runs on
+         * the stack (its when holds, the deployed version has what it needs), and the var is filled when it passes.
+         */
+        capture: z.string().min(1).optional(),
     })
-    .refine((c) => [c.value, c.secret, c.env, c.config].filter((v) => v !== undefined).length === 1, { error: "needs exactly one of value, secret, env or config" });
+    .refine((c) => [c.value, c.secret, c.env, c.config, c.capture].filter((v) => v !== undefined).length === 1, { error: "needs exactly one of value, secret, env, config or capture" })
+    .refine((c) => c.capture === undefined || c.when === undefined, { error: "a capture alternative applies where its check runs: put the condition on the check, not here" });
 export type VarChoice = z.input<typeof varChoice>;
 
 const multipartField = z.union([

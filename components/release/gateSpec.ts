@@ -3,7 +3,7 @@ import { conditionHolds } from "./gateConditions";
 import { MATCHERS, matcherOf } from "./gateExpect";
 import { isIdempotent } from "./gate";
 import { Condition, GateSpec, ParsedGateCheck, ParsedGateSpec, gateSpecSchema } from "./gateSchema";
-import { GATE_BUILTINS, variablesIn } from "./gateVars";
+import { GATE_BUILTINS, varChoices, variablesIn } from "./gateVars";
 import { jsonPathTokens } from "./jsonPath";
 import { readYamlFile } from "./yamlFile";
 
@@ -53,13 +53,14 @@ function checkSpec(spec: ParsedGateSpec): string[] {
         for (const v of variablesIn(value)) if (!known.has(v)) problems.push(`${where}: \${${v}} is not a built-in, a var, or captured by an earlier check`);
     };
     for (const [n, def] of Object.entries(spec.vars ?? {})) {
-        const choices = typeof def === "string" ? [{ value: def }] : Array.isArray(def) ? def : [def];
-        choices.forEach((c, i) => {
+        varChoices(def).forEach((c, i) => {
             knownCondition(`vars.${n}`, c.when);
             used(Array.isArray(def) ? `vars.${n}[${i}]` : `vars.${n}`, c.value);
         });
-        known.add(n);
+        // A var one of whose alternatives is a capture is known only after its check, wherever it takes its value.
+        if (!varChoices(def).some((c) => c.capture !== undefined)) known.add(n);
     }
+    problems.push(...checkVarCaptures(spec));
     used("headers", spec.headers);
 
     const created: string[] = [];
@@ -78,6 +79,33 @@ function checkSpec(spec: ParsedGateSpec): string[] {
             problems.push(`${where}.removes: no earlier check creates ${JSON.stringify(check.removes)} (it must repeat that check's creates exactly)`);
         }
         if (check.creates !== undefined) created.push(check.creates);
+    });
+    return problems;
+}
+
+/**
+ * A var and a capture of the same name must say so on both sides: a capture
+ * alternative names a check that captures the var, and a check that captures
+ * a var is named by one of its alternatives. Otherwise one would silently
+ * shadow the other.
+ */
+function checkVarCaptures(spec: ParsedGateSpec): string[] {
+    const problems: string[] = [];
+    for (const [n, def] of Object.entries(spec.vars ?? {})) {
+        varChoices(def).forEach((c, i) => {
+            if (c.capture === undefined) return;
+            const where = Array.isArray(def) ? `vars.${n}[${i}]` : `vars.${n}`;
+            const check = spec.checks.find((k) => k.name === c.capture);
+            if (check === undefined) problems.push(`${where}: capture names "${c.capture}", which is no check of this spec`);
+            else if (!(n in (check.capture ?? {}))) problems.push(`${where}: capture names "${c.capture}", which does not capture ${n}`);
+        });
+    }
+    spec.checks.forEach((check, i) => {
+        for (const n of Object.keys(check.capture ?? {})) {
+            const def = spec.vars?.[n];
+            if (def === undefined || varChoices(def).some((c) => c.capture === check.name)) continue;
+            problems.push(`checks[${i}] (${check.name}).capture.${n}: ${n} is a var, which the capture would silently replace: add { capture: ${JSON.stringify(check.name)} } to its alternatives, or capture under another name`);
+        }
     });
     return problems;
 }

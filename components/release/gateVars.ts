@@ -1,8 +1,28 @@
-import { conditionHolds } from "./gateConditions";
+import { conditionHolds, runsHere } from "./gateConditions";
 import type { GateSpec, VarChoice } from "./gateSchema";
 
-/** Variables every gate has: the release id, an id unique to each gate run (for smoke data), and its start time. */
-export const GATE_BUILTINS = ["release", "run", "now"] as const;
+/**
+ * Variables every gate has: the release id, an id unique to each gate run (for
+ * smoke data), its start time, and a calendar date unique to the minute it
+ * started (runDate).
+ */
+export const GATE_BUILTINS = ["release", "run", "now", "runDate"] as const;
+
+const DAY_MS = 86_400_000;
+const FIRST_RUN_DATE = Date.UTC(2100, 0, 1);
+const RUN_DATES = (Date.UTC(9999, 11, 31) - FIRST_RUN_DATE) / DAY_MS + 1;
+
+/**
+ * ${runDate}: YYYY-MM-DD, 2100-01-01 plus one day per minute since 2026-01-01,
+ * so no two gate runs started in different minutes share it for five and a
+ * half years (then it wraps). For an API that keeps one record per user and
+ * date (routine's plans), with a smoke user that outlives the gate runs.
+ */
+export function runDate(startedMs: number): string {
+    const minutes = Math.floor((startedMs - Date.UTC(2026, 0, 1)) / 60_000);
+    const offset = ((minutes % RUN_DATES) + RUN_DATES) % RUN_DATES;
+    return new Date(FIRST_RUN_DATE + offset * DAY_MS).toISOString().slice(0, 10);
+}
 
 const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
@@ -34,14 +54,41 @@ export function variablesIn(value: unknown): string[] {
     return [...new Set([...text.matchAll(VARIABLE)].map((m) => m[1]))];
 }
 
-/** The alternative of a var that applies to this stack. */
-export function selectedVarChoice(spec: Pick<GateSpec, "conditions" | "stack">, def: NonNullable<GateSpec["vars"]>[string]): VarChoice | undefined {
-    const choices: VarChoice[] = typeof def === "string" ? [{ value: def }] : Array.isArray(def) ? def : [def];
-    return choices.find((c) => c.when === undefined || conditionHolds(spec, c.when));
+type SpecView = Pick<GateSpec, "conditions" | "stack" | "checks">;
+
+export function varChoices(def: NonNullable<GateSpec["vars"]>[string]): VarChoice[] {
+    return typeof def === "string" ? [{ value: def }] : Array.isArray(def) ? def : [def];
+}
+
+/** The alternative of a var that applies to this stack: the first whose `when` holds, or whose capturing check runs here. */
+export function selectedVarChoice(spec: SpecView, def: NonNullable<GateSpec["vars"]>[string]): VarChoice | undefined {
+    return varChoices(def).find((c) => {
+        if (c.capture === undefined) return c.when === undefined || conditionHolds(spec, c.when);
+        const check = spec.checks.find((k) => k.name === c.capture);
+        return check !== undefined && runsHere(spec, check);
+    });
+}
+
+/**
+ * Vars that a check running here would capture although the var takes another
+ * value here (a secret, a value): the capture would silently replace it. The
+ * capture alternative must be the one that applies wherever its check runs.
+ */
+export function captureConflicts(spec: SpecView & Pick<GateSpec, "vars">): string[] {
+    const conflicts: string[] = [];
+    for (const [name, def] of Object.entries(spec.vars ?? {})) {
+        const chosen = selectedVarChoice(spec, def);
+        for (const check of spec.checks) {
+            if (check.capture === undefined || !(name in check.capture) || chosen?.capture === check.name || !runsHere(spec, check)) continue;
+            const takes = chosen === undefined ? "no alternative" : chosen.secret !== undefined ? `secret ${chosen.secret}` : chosen.capture !== undefined ? `the capture of "${chosen.capture}"` : "another value";
+            conflicts.push(`var ${name} takes ${takes} here, and "${check.name}", which captures it, runs here too: its capture would replace the var (give the check a when that excludes this stack, or put its { capture } alternative first)`);
+        }
+    }
+    return conflicts;
 }
 
 /** The secret config keys the spec's vars need on this stack. */
-export function gateSecretKeys(spec: Pick<GateSpec, "conditions" | "stack" | "vars">): string[] {
+export function gateSecretKeys(spec: SpecView & Pick<GateSpec, "vars">): string[] {
     const keys = new Set<string>();
     for (const def of Object.values(spec.vars ?? {})) {
         try {
@@ -54,11 +101,18 @@ export function gateSecretKeys(spec: Pick<GateSpec, "conditions" | "stack" | "va
     return [...keys].sort();
 }
 
-/** Fills every var: the first alternative whose `when` holds; a secret one from `secrets` (and noted in secretValues, to be masked). */
+/**
+ * Fills every var from the alternative that applies: a secret one from
+ * `secrets` (and noted in secretValues, to be masked); a capture one is left
+ * for its check to fill.
+ */
 export function resolveVars(spec: GateSpec, secrets: Record<string, string>, vars: Record<string, string>, secretValues: string[]): void {
+    const [conflict] = captureConflicts(spec);
+    if (conflict !== undefined) throw new Error(conflict);
     for (const [name, def] of Object.entries(spec.vars ?? {})) {
         const choice = selectedVarChoice(spec, def);
         if (choice === undefined) throw new Error(`var ${name}: none of its alternatives applies to this stack`);
+        if (choice.capture !== undefined) continue;
         if (choice.secret !== undefined) {
             const value = secrets[choice.secret];
             if (value === undefined || value === "") {
