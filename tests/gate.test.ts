@@ -507,9 +507,25 @@ describe("health gate: what is sent once, what waits, what is skipped", () => {
         assert.match(failedMe, /"seen":"Bearer \*\*\*","password_hint":"\*\*\*"/);
     });
 
+    it("needs only the vars of checks that run here: a secret used only by checks the deployed version lacks need not be given", async () => {
+        server = await serve(() => ({ status: 200 }));
+        const spec: GateSpec = {
+            stack: { config: {}, env: {}, features: [] },
+            vars: { user_id: { secret: "SMOKE_USER_ID" }, label: "plan of ${user_id}" },
+            checks: [health, { name: "plan", needs: "plan-generation", request: { method: "POST", path: "/plans", body: { note: "${label}" } } }],
+        };
+        const report = await runGate(server.url, spec);
+        assert.equal(report.problem, undefined);
+        assert.deepEqual(report.checks.map((c) => c.result), ["passed", "not run"]);
+        assert.deepEqual(bindGateSpec(spec, { config: { appFeatures: [] }, env: {}, hiddenEnv: [] }).secrets, []);
+        const withPlans = bindGateSpec(spec, { config: { appFeatures: ["plan-generation"] }, env: {}, hiddenEnv: [] });
+        assert.deepEqual([withPlans.secrets, withPlans.allSecrets], [["SMOKE_USER_ID"], ["SMOKE_USER_ID"]], "needed through the var that refers to it");
+        assert.equal((await runGate(server.url, withPlans.spec)).problem, "var user_id: secret SMOKE_USER_ID was not given to the gate");
+    });
+
     it("refuses to start without a secret it needs, sending nothing", async () => {
         server = await serve(() => ({ status: 200 }));
-        const report = await runGate(server.url, { vars: { password: { secret: "SMOKE_PASSWORD" } }, checks: [health] });
+        const report = await runGate(server.url, { vars: { password: { secret: "SMOKE_PASSWORD" } }, checks: [{ ...health, request: { path: "/health", headers: { "X-Password": "${password}" } } }] });
         assert.equal(report.passed, false);
         assert.equal(report.problem, "var password: secret SMOKE_PASSWORD was not given to the gate");
         assert.deepEqual(server.log, []);
@@ -694,7 +710,7 @@ describe("health gate: a page and its scripts (the frontend's gate)", () => {
     });
 
     it("refuses to run when a var's env has no value on the stack (a derived value the component did not fill in)", async () => {
-        const report = await runGate("http://127.0.0.1:1", { checks: [{ name: "page", request: { path: "/" } }], vars: { api: { env: "NEXT_PUBLIC_API_BASE_URL" } }, stack: { config: {}, env: { NEXT_PUBLIC_API_BASE_URL: null } } });
+        const report = await runGate("http://127.0.0.1:1", { checks: [{ name: "page", request: { path: "/" }, expect: { bodyContains: "${api}" } }], vars: { api: { env: "NEXT_PUBLIC_API_BASE_URL" } }, stack: { config: {}, env: { NEXT_PUBLIC_API_BASE_URL: null } } });
         assert.equal(report.passed, false);
         assert.equal(report.problem, "var api: env NEXT_PUBLIC_API_BASE_URL has no value on this stack");
     });
@@ -802,6 +818,7 @@ describe("gate spec files", () => {
                 "checks:",
                 "  - { name: health, request: { path: /health } }",
                 "  - { name: ai, when: enforced, request: { path: /ai } }",
+                "  - { name: login, request: { method: POST, path: /login, body: { email: '${email}' } } }",
             ].join("\n") + "\n",
         );
         const spec = readGateSpec(file);

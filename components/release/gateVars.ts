@@ -87,10 +87,39 @@ export function captureConflicts(spec: SpecView & Pick<GateSpec, "vars">): strin
     return conflicts;
 }
 
+/**
+ * The vars something that may run here uses: the headers, the checks that run
+ * on this stack (their when holds, the deployed version has what they need),
+ * and the vars those refer to. A var only checks that do not run here use
+ * (e.g. the smoke user of plan checks the deployed version lacks) is not
+ * filled, so its secret need not be set.
+ */
+export function varsNeededHere(spec: SpecView & Pick<GateSpec, "vars" | "headers">): Set<string> {
+    const needed = new Set<string>();
+    const visit = (value: unknown) => {
+        for (const name of variablesIn(value)) {
+            const def = spec.vars?.[name];
+            if (needed.has(name) || def === undefined) continue;
+            needed.add(name);
+            varChoices(def).forEach((c) => visit(c.value));
+        }
+    };
+    visit(spec.headers);
+    for (const check of spec.checks) if (runsHere(spec, check)) visit([check.request, check.expect, check.creates, check.removes]);
+    return needed;
+}
+
 /** The secret config keys the spec's vars need on this stack. */
-export function gateSecretKeys(spec: SpecView & Pick<GateSpec, "vars">): string[] {
+export function gateSecretKeys(spec: SpecView & Pick<GateSpec, "vars" | "headers">): string[] {
     const keys = new Set<string>();
-    for (const def of Object.values(spec.vars ?? {})) {
+    let needed: Set<string>;
+    try {
+        needed = varsNeededHere(spec);
+    } catch {
+        return []; // an unknown condition: the spec's own check reports it
+    }
+    for (const [name, def] of Object.entries(spec.vars ?? {})) {
+        if (!needed.has(name)) continue;
         try {
             const secret = selectedVarChoice(spec, def)?.secret;
             if (secret !== undefined) keys.add(secret);
@@ -109,7 +138,9 @@ export function gateSecretKeys(spec: SpecView & Pick<GateSpec, "vars">): string[
 export function resolveVars(spec: GateSpec, secrets: Record<string, string>, vars: Record<string, string>, secretValues: string[]): void {
     const [conflict] = captureConflicts(spec);
     if (conflict !== undefined) throw new Error(conflict);
+    const needed = varsNeededHere(spec);
     for (const [name, def] of Object.entries(spec.vars ?? {})) {
+        if (!needed.has(name)) continue;
         const choice = selectedVarChoice(spec, def);
         if (choice === undefined) throw new Error(`var ${name}: none of its alternatives applies to this stack`);
         if (choice.capture !== undefined) continue;
