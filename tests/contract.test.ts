@@ -67,6 +67,24 @@ describe("contract: checks/kifu.smoke.yaml against the kifu stand-in", function 
         assert.deepEqual(bad, { status: 400, body: { code: "INVALID_REQUEST", message: "email, password, and name are required" } });
     });
 
+    it("answers by_exchange, by_side and by_symbol as null for a user with no trades, as the app's nil Go slices are, and as arrays once it has some", async () => {
+        const call = async (p: string, init: RequestInit = {}) => (await fetch(app.url + p, init)).json() as Promise<any>;
+        const json = (body: unknown): RequestInit => ({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        const email = `summary-${Date.now()}@gatehouse.invalid`;
+        await call("/api/v1/auth/register", json({ email, password: "pw-summary-1", name: "summary" }));
+        const { access_token } = await call("/api/v1/auth/login", json({ email, password: "pw-summary-1" }));
+        const auth = { Authorization: `Bearer ${access_token}` };
+        const empty = await call("/api/v1/trades/summary", { headers: auth });
+        assert.deepEqual([empty.by_exchange, empty.by_side, empty.by_symbol, empty.totals.total_trades], [null, null, null, 0]);
+        const form = new FormData();
+        form.append("venue", "binance");
+        form.append("asset_class", "crypto");
+        form.append("file", new Blob(["executed_at,symbol,side,qty,price\n2026-12-01T00:00:00Z,BTCUSDT,buy,0.001,90000\n"], { type: "text/csv" }), "t.csv");
+        await call("/api/v1/imports/trades", { method: "POST", headers: auth, body: form });
+        const some = await call("/api/v1/trades/summary", { headers: auth });
+        assert.deepEqual([some.by_side, some.by_symbol.length], [[{ side: "buy", total_trades: 1 }], 1]);
+    });
+
     it("in production never registers: it logs in with the smoke account from the stack's secrets", async () => {
         // The account a person made once; the gate only uses it.
         const email = "smoke-account@gatehouse.invalid";
