@@ -149,6 +149,64 @@ describe("contract: checks/kifu.smoke.yaml against the kifu stand-in", function 
     });
 });
 
+describe("contract: checks/kifu.frontend.yaml against the frontend stand-in, served as the real Next.js build serves it", function () {
+    this.timeout(120_000);
+    const API = "http://127.0.0.1:8181";
+    /** The spec bound as the stack binds it: the frontend's env, the derived API URL filled in, the build id. */
+    const frontendSpec = (buildId: string, env: Record<string, string> = { NEXT_PUBLIC_APP_MODE: "prod" }): GateSpec => {
+        const bound = bindGateSpec(readGateSpec(path.join(CHECKS, "kifu.frontend.yaml")), { config: { frontendBuildId: buildId }, env, hiddenEnv: ["NEXT_PUBLIC_API_BASE_URL"], derivedEnv: ["NEXT_PUBLIC_API_BASE_URL"] });
+        assert.deepEqual(bound.problems, []);
+        return { ...bound.spec, deadlineSeconds: 3, stack: { ...bound.spec.stack!, env: { ...bound.spec.stack!.env, NEXT_PUBLIC_API_BASE_URL: API } } };
+    };
+    const frontend = (env: Record<string, string>) => startStandIn("frontend", { NEXT_PUBLIC_API_BASE_URL: API, NEXT_PUBLIC_APP_MODE: "prod", GATEHOUSE_RELEASE: "r1", ...env });
+    const failure = (report: GateReport) => report.checks.filter((c) => c.result === "failed").map((c) => `${c.name}: ${c.last?.failure ?? c.last?.error}`);
+
+    it("passes the release's build, with the stack's API and mode", async () => {
+        const app = await frontend({});
+        try {
+            const { report, text } = await gate(app.url, frontendSpec("r1"));
+            assert.equal(report.passed, true, text);
+            assert.ok(report.checks.every((c) => c.result === "passed"), text);
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("fails a stale build, another API and a demo build, each at its own check", async () => {
+        const stale = await frontend({ DEMO_BUILD_ID: "r0" });
+        const otherApi = await frontend({ NEXT_PUBLIC_API_BASE_URL: "https://api.elsewhere.invalid" });
+        const demo = await frontend({ NEXT_PUBLIC_APP_MODE: "demo" });
+        try {
+            assert.deepEqual(failure((await gate(stale.url, frontendSpec("r1"))).report), ['the page is this release\'s build: body does not contain "r1"']);
+            assert.deepEqual(failure((await gate(otherApi.url, frontendSpec("r1"))).report), [`the build calls the stack's API: the page and its scripts do not contain ${JSON.stringify(`"${API}".trim()`)}`]);
+            assert.deepEqual(failure((await gate(demo.url, frontendSpec("r1"))).report), ['the build runs in the stack\'s mode: the page and its scripts do not contain "\\"prod\\".trim()"']);
+        } finally {
+            await Promise.all([stale.stop(), otherApi.stop(), demo.stop()]);
+        }
+    });
+
+    it("/ carries the build id and loads neither the API URL nor the mode; /login the API URL only; /chart both, with both mode literals", async () => {
+        const app = await frontend({ NEXT_PUBLIC_APP_MODE: "demo", DEMO_BUILD_ID: "UnyiB1lx_xeGtanKMV8-7" });
+        try {
+            const withScripts = async (p: string) => {
+                const html = await (await fetch(app.url + p)).text();
+                const sources = [...html.matchAll(/<script\b[^>]*\bsrc="([^"]+)"/g)].map((m) => m[1]);
+                return { html, scripts: (await Promise.all(sources.map(async (s) => (await fetch(app.url + s)).text()))).join("\n") };
+            };
+            const root = await withScripts("/");
+            assert.ok(root.html.includes('\\"b\\":\\"UnyiB1lx_xeGtanKMV8-7\\"'), "the build id in the RSC payload");
+            assert.ok(!(root.html + root.scripts).includes(API) && !(root.html + root.scripts).includes(".trim()"), "neither value on /");
+            const login = await withScripts("/login");
+            assert.ok(login.scripts.includes(`"${API}".trim()`) && !login.scripts.includes('"demo".trim()'));
+            const chart = await withScripts("/chart");
+            assert.ok(chart.scripts.includes(`"${API}".trim()`) && chart.scripts.includes('"demo".trim()'));
+            assert.ok(chart.scripts.includes('"prod"'), "the other mode's literal is there too: only the trimmed one tells builds apart");
+        } finally {
+            await app.stop();
+        }
+    });
+});
+
 describe("contract: checks/routine.smoke.yaml against the routine stand-in", function () {
     this.timeout(120_000);
     const LOCAL_ROUTINE = { target: "local", environment: "development", appFeatures: ["readyz", "plan-generation"] };
