@@ -214,7 +214,7 @@ describe("configuration the gate specs read", () => {
         assert.deepEqual(validateStack("routine-local").problems, []);
         const { problems } = validateStack("routine-local", { set: { appFeatures: ["readyz", "plan-generaton"] } });
         assert.deepEqual(problems.map((p) => [p.key, p.problem, p.fix]), [
-            ["appFeatures[1]", "no check of checks/routine.smoke.yaml needs plan-generaton (they need: plan-generation, readyz)", "pulumi config rm --stack routine-local --path 'appFeatures[1]'"],
+            ["appFeatures[1]", "no check of checks/routine.smoke.yaml needs plan-generaton (they need: auth-resolve, plan-generation, readyz)", "pulumi config rm --stack routine-local --path 'appFeatures[1]'"],
         ]);
         assert.deepEqual(validateStack("routine-local", { set: { appFeatures: ["readyz", "Readyz"] } }).problems.map((p) => [p.key, p.problem, p.fix]), [
             ["appFeatures[1]", "must be a feature name (lower-case letters, digits, -), e.g. plan-generation", "pulumi config set --stack routine-local --path 'appFeatures[1]' <value>"],
@@ -222,6 +222,18 @@ describe("configuration the gate specs read", () => {
         assert.deepEqual(validateStack("prod", { set: { appFeatures: ["readyz"] } }).problems.map((p) => p.problem), [
             "no check of checks/kifu.smoke.yaml or checks/kifu.frontend.yaml needs readyz (none needs a feature)",
         ]);
+    });
+});
+
+describe("the routine smoke user, a secret only where a check that uses it runs", () => {
+    it("routine-prod with main (appFeatures []) needs none; with develop's plan generation it needs ROUTINE_SMOKE_USER_ID, set as a secret", () => {
+        assert.deepEqual(validateStack("routine-prod", { omitSecrets: ["ROUTINE_SMOKE_USER_ID"] }).problems, []);
+        const develop = { set: { appFeatures: ["plan-generation", "auth-resolve"] }, omitSecrets: ["ROUTINE_SMOKE_USER_ID"] };
+        assert.deepEqual(validateStack("routine-prod", develop).problems.map((p) => [p.key, p.problem, p.fix]), [
+            ["ROUTINE_SMOKE_USER_ID", "secret is not set", "pulumi config set --stack routine-prod --secret ROUTINE_SMOKE_USER_ID <value>"],
+        ]);
+        assert.deepEqual(validateStack("routine-prod", { set: { appFeatures: ["plan-generation"] } }).problems, [], "given as a secret");
+        assert.deepEqual(validateStack("routine-local", { omitSecrets: ["ROUTINE_SMOKE_USER_ID"] }).problems, [], "the local stack resolves its own");
     });
 });
 

@@ -209,30 +209,106 @@ describe("contract: checks/kifu.frontend.yaml against the frontend stand-in, ser
 
 describe("contract: checks/routine.smoke.yaml against the routine stand-in", function () {
     this.timeout(120_000);
-    const LOCAL_ROUTINE = { target: "local", environment: "development", appFeatures: ["readyz", "plan-generation"] };
+    // The local stack's view (Pulumi.routine-local.yaml): the stand-in answers as develop does, and has /readyz.
+    const LOCAL_ROUTINE = { target: "local", environment: "development", appFeatures: ["readyz", "plan-generation", "auth-resolve"] };
+    const post = async (app: StandIn, path: string, body: unknown) => {
+        const r = await fetch(`${app.url}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+        const text = await r.text();
+        return { status: r.status, type: r.headers.get("content-type"), body: /json/.test(r.headers.get("content-type") ?? "") ? (JSON.parse(text) as any) : text };
+    };
 
-    it("passes the checklist's target on the local stack (with the machine's Redis); plans it cannot delete are listed", async () => {
+    it("passes on the local stack (with the machine's Redis), resolving a smoke user of its own; the user and plan it cannot delete are listed", async () => {
         const app = await startStandIn("routine", { REDIS_URL: "redis://127.0.0.1:6379/0" });
         try {
             const { report, text } = await gate(app.url, spec("routine", LOCAL_ROUTINE, {}));
             assert.equal(report.passed, true, text);
             assert.ok(report.checks.every((c) => c.result === "passed"), text);
-            assert.deepEqual(report.leftovers.map((l) => l.replace(/gatehouse-smoke-\w+/, "<user>")), ["workout plan of <user> for 2026-12-01", "workout plan of <user> for 2026-12-04"]);
-            assert.deepEqual(await sql(app.databaseUrl, "SELECT source FROM workout_plans ORDER BY target_date"), [{ source: "rule" }, { source: "llm" }]);
+            const [user] = await sql(app.databaseUrl, "SELECT id, kakao_user_id FROM users");
+            assert.match(user.kakao_user_id, /^gatehouse-smoke-\w+$/);
+            const [plan] = await sql(app.databaseUrl, "SELECT user_id, to_char(target_date, 'YYYY-MM-DD') AS date, source, status FROM workout_plans");
+            assert.deepEqual([plan.user_id, plan.source, plan.status], [user.id, "llm", "ACTIVE"], "one plan, of the resolved user, its source normalised");
+            assert.deepEqual(report.leftovers, [`user ${user.kakao_user_id}`, `workout plan of ${user.id} for ${plan.date}`]);
         } finally {
             await app.stop();
         }
     });
 
-    it("on an AWS stack runs only what the deployed version supports and says which checks did not run", async () => {
+    it("on the production stack with main deployed (appFeatures []) runs /healthz only, says why each other check did not run, and needs no smoke user", async () => {
         const app = await startStandIn("routine", {});
         try {
             const { report, text } = await gate(app.url, spec("routine", { target: "aws", environment: "production", appFeatures: [] }, {}));
             assert.equal(report.passed, true, text);
-            assert.equal(results(report).healthz, "passed");
-            assert.match(text, /health gate passed against .* — 7 checks: 1 run, 1 passed, 6 not run:/);
-            assert.match(text, /skip readyz: not run — the deployed version lacks readyz \(appFeatures\)/);
+            assert.match(text, /^health gate passed against .* — 7 checks: 1 run, 1 passed, 1 skipped, 5 not run:$/m);
+            assert.deepEqual(report.checks.map((c) => [c.name, c.result, c.reason ?? ""]), [
+                ["healthz", "passed", ""],
+                ["readyz", "not run", "the deployed version lacks readyz (appFeatures)"],
+                ["resolve the smoke user", "skipped", "when !production does not hold for this stack"],
+                ...["generate plan (source normalised to llm)", "same user and date conflicts", "empty plan_source is rejected", "empty source is rejected"].map((n) => [n, "not run", "the deployed version lacks plan-generation (appFeatures)"]),
+            ]);
             assert.deepEqual(await sql(app.databaseUrl, "SELECT count(*)::int AS n FROM workout_plans"), [{ n: 0 }], "no plan request was sent");
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("in production with plan generation deployed, plans for the smoke user a person made, given as the stack's secret, and never shows its id", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            // What the spec's comment tells the operator to run once.
+            const [{ id }] = await sql(app.databaseUrl, "INSERT INTO users (id, kakao_user_id, name) VALUES (gen_random_uuid(), 'gatehouse-smoke', 'Gatehouse smoke') RETURNING id");
+            const prod = spec("routine", { target: "aws", environment: "production", appFeatures: ["plan-generation", "auth-resolve"] }, {});
+            const { report, text } = await gate(app.url, prod, { secrets: { ROUTINE_SMOKE_USER_ID: id } });
+            assert.equal(report.passed, true, text);
+            assert.equal(results(report)["resolve the smoke user"], "skipped");
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT count(*)::int AS n FROM users"), [{ n: 1 }], "no user was made");
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT user_id FROM workout_plans"), [{ user_id: id }]);
+            assert.ok(!text.includes(id), text);
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("answers plan generation as the app's develop branch does: 201, 409, 400 with FastAPI's detail, 422 for a user id that is no UUID, 500 for a UUID with no user", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            const { body: user } = await post(app, "/auth/resolve", { kakao_user_id: "contract" });
+            const plan = (body: Record<string, unknown>) => post(app, "/plans/generate", { user_id: user.user_id, ...body });
+            const created = await plan({ target_date: "2026-12-01", plan_source: " Rule " });
+            assert.equal(created.status, 201);
+            assert.deepEqual(Object.keys(created.body).sort(), ["id", "source", "status", "target_date", "user_id"]);
+            assert.deepEqual([created.body.user_id, created.body.target_date, created.body.source, created.body.status], [user.user_id, "2026-12-01", "rule", "ACTIVE"]);
+            assert.match(created.body.id, /^[0-9a-f-]{36}$/);
+            assert.deepEqual(await plan({ target_date: "2026-12-01", source: "llm" }), { status: 409, type: "application/json", body: { detail: "An ACTIVE exercise plan already exists for this user and target_date." } });
+            for (const body of [{ plan_source: "" }, { source: "" }, { source: "maybe" }, { plan_source: "rule_based" }]) {
+                assert.deepEqual(await plan({ target_date: "2026-12-01", ...body }), { status: 400, type: "application/json", body: { detail: "source must be one of [llm, rule]" } }, JSON.stringify(body));
+            }
+            // plan_source wins over source; neither means rule.
+            assert.equal((await plan({ target_date: "2026-12-02", plan_source: "llm", source: "" })).body.source, "llm");
+            assert.equal((await plan({ target_date: "2026-12-03" })).body.source, "rule");
+            const notUuid = await post(app, "/plans/generate", { user_id: "gatehouse-smoke-r1", target_date: "2026-12-04", source: "rule" });
+            assert.equal(notUuid.status, 422);
+            assert.deepEqual([notUuid.body.detail[0].type, notUuid.body.detail[0].loc, notUuid.body.detail[0].input], ["uuid_parsing", ["body", "user_id"], "gatehouse-smoke-r1"]);
+            assert.deepEqual(await post(app, "/plans/generate", { user_id: "00000000-0000-4000-8000-000000000000", target_date: "2026-12-04", source: "rule" }), { status: 500, type: "text/plain; charset=utf-8", body: "Internal Server Error" });
+            assert.equal((await post(app, "/plans/generate", "{not json")).status, 422);
+            assert.deepEqual((await post(app, "/plans/generate", { user_id: user.user_id })).body.detail[0].loc, ["body", "target_date"]);
+            assert.deepEqual(await post(app, "/no/such/path", {}), { status: 404, type: "application/json", body: { detail: "Not Found" } });
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("resolves a user per Kakao id as develop's /auth/resolve does: the same id the same user, a blank one 400", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            const first = await post(app, "/auth/resolve", { kakao_user_id: " k-1 ", name: "Jane" });
+            assert.equal(first.status, 200);
+            assert.deepEqual([first.body.kakao_user_id, first.body.name], ["k-1", "Jane"]);
+            assert.match(first.body.user_id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+            assert.deepEqual((await post(app, "/auth/resolve", { kakao_user_id: "k-1", name: "Other" })).body, first.body, "idempotent per kakao_user_id");
+            assert.equal((await post(app, "/auth/resolve", { kakao_user_id: "k-2" })).body.name, "Kakao User");
+            assert.deepEqual(await post(app, "/auth/resolve", { kakao_user_id: "  " }), { status: 400, type: "application/json", body: { detail: "kakao_user_id is required" } });
+            assert.equal((await post(app, "/auth/resolve", {})).status, 422);
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT kakao_user_id FROM users ORDER BY kakao_user_id"), [{ kakao_user_id: "k-1" }, { kakao_user_id: "k-2" }]);
         } finally {
             await app.stop();
         }
@@ -283,41 +359,6 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
             await noRedis.stop();
             await good.stop();
             redis.close();
-        }
-    });
-
-    it("answers plan generation as the checklist says: 201, 409, 400 for empty sources, 422 for a body it cannot read", async () => {
-        const app = await startStandIn("routine", {});
-        try {
-            const post = async (body: unknown) => {
-                const r = await fetch(`${app.url}/plans/generate`, { method: "POST", headers: { "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
-                return { status: r.status, body: (await r.json()) as any };
-            };
-            const created = await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "Rule_Based" });
-            assert.equal(created.status, 201);
-            assert.equal(created.body.source, "rule");
-            assert.deepEqual((await post({ user_id: "u1", target_date: "2026-12-01", source: "llm" })).body.code, "conflict");
-            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-02", plan_source: "" }), { status: 400, body: { code: "validation", message: "plan_source must not be empty" } });
-            assert.equal((await post({ user_id: "u1", target_date: "2026-12-02", source: "maybe" })).status, 400);
-            assert.equal((await post({ target_date: "2026-12-02", source: "rule" })).status, 422);
-            assert.equal((await post("{not json")).status, 422);
-        } finally {
-            await app.stop();
-        }
-    });
-
-    it("refuses an empty source beside a valid plan_source, and two sources that disagree", async () => {
-        const app = await startStandIn("routine", {});
-        try {
-            const post = async (body: unknown) => {
-                const r = await fetch(`${app.url}/plans/generate`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-                return { status: r.status, body: (await r.json()) as any };
-            };
-            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "" }), { status: 400, body: { code: "validation", message: "source must not be empty" } });
-            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "llm" }), { status: 400, body: { code: "validation", message: "plan_source (rule) and source (llm) disagree" } });
-            assert.equal((await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "fallback" })).body.source, "rule");
-        } finally {
-            await app.stop();
         }
     });
 

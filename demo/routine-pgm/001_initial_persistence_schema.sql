@@ -12,21 +12,25 @@
 --   node_modules/.bin/node-pg-migrate down -m demo/routine-pgm   (one step)
 
 -- Up Migration
+-- Users are keyed by UUID, as the app's are (its 001 creates users.id as a
+-- UUID; its API takes user ids as UUIDs). The app generates the id; the
+-- stand-in lets PostgreSQL do it.
 CREATE TABLE users (
-    id         bigserial PRIMARY KEY,
-    kakao_id   text NOT NULL UNIQUE,
-    created_at timestamptz NOT NULL DEFAULT now()
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    kakao_user_id text NOT NULL UNIQUE,
+    name          text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE exercise_set_states (
     id          bigserial PRIMARY KEY,
-    user_id     bigint NOT NULL REFERENCES users (id),
+    user_id     uuid   NOT NULL REFERENCES users (id),
     target_date date   NOT NULL,
     state       text   NOT NULL
 );
 CREATE INDEX ix_exercise_set_states_user_date ON exercise_set_states (user_id, target_date);
 CREATE TABLE notifications (
     id              bigserial PRIMARY KEY,
-    user_id         bigint NOT NULL REFERENCES users (id),
+    user_id         uuid   NOT NULL REFERENCES users (id),
     idempotency_key text   NOT NULL,
     CONSTRAINT uq_notifications_idempotency_key UNIQUE (idempotency_key)
 );
