@@ -31,7 +31,11 @@ describe("production rule overrides (for an incident)", () => {
         try {
             const run = await runStack("prod", { set: { ...DEMO_MODE, productionOverrides: ["NEXT_PUBLIC_APP_MODE: INC-142 charts down, demo mode until the exchange is back (jane)"] } });
             const rule = 'NEXT_PUBLIC_APP_MODE must be "prod" in production (productionEnv), got "demo"';
-            assert.deepEqual(warnings, [`production rule overridden: ${rule} (frontendEnv[0]); reason: INC-142 charts down, demo mode until the exchange is back (jane)`]);
+            assert.deepEqual(warnings, [
+                `production rule overridden: ${rule} (frontendEnv[0]); reason: INC-142 charts down, demo mode until the exchange is back (jane)`,
+                // Pulumi.prod.yaml's declared app defect, as loud.
+                `known app defect declared (gateKnownDefects): "generate pack" answering 500 with PACK_SAVE_FAILED does not fail the gate; reason: kifu's pack service stores a nil normalization_warnings in a NOT NULL column (internal/services/summary_pack_service.go) unless the pack has a warning`,
+            ]);
             assert.match(run.outputs.releasePlan, new RegExp(`PRODUCTION RULES OVERRIDDEN \\(productionOverrides, deliberate, for an incident\\):\\n  ${rule.replace(/[()]/g, "\\$&")} \\(frontendEnv\\[0\\]\\)\\n    reason: INC-142`));
         } finally {
             pulumi.log.warn = warn;
