@@ -385,6 +385,9 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
                 { provider: "other", event_id: "e3", idempotency_key: "k1", schema_version: 1, signature_state: "unverified", retry_count: 0 },
             ]);
             assert.match(app.output(), /webhook kakao event e1 \(key k1\): repeated delivery of \d+, not stored again/);
+            // As in the app: (provider, event_id) unique through an index, (provider, idempotency_key) through a constraint.
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT indexname FROM pg_indexes WHERE tablename = 'webhook_events' AND indexdef LIKE 'CREATE UNIQUE INDEX % (provider, event_id)'"), [{ indexname: "ix_webhook_events_provider_event_id" }]);
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'webhook_events'::regclass AND contype = 'u'"), [{ def: "UNIQUE (provider, idempotency_key)" }]);
         } finally {
             await app.stop();
         }

@@ -39,9 +39,12 @@ CREATE TABLE webhook_events (
     provider        text NOT NULL,
     event_id        text NOT NULL,
     idempotency_key text NOT NULL,
-    CONSTRAINT uq_webhook_events_provider_event UNIQUE (provider, event_id),
     CONSTRAINT uq_webhook_events_provider_idem UNIQUE (provider, idempotency_key)
 );
+-- (provider, event_id) is unique through a unique index, not a constraint, as
+-- in the app (its 001 uses op.create_index(..., unique=True)): the same
+-- guarantee, listed by pg_indexes, absent from pg_constraint.
+CREATE UNIQUE INDEX ix_webhook_events_provider_event_id ON webhook_events (provider, event_id);
 
 -- Down Migration
 DROP TABLE webhook_events;
