@@ -1,17 +1,22 @@
-// The first app's frontend stand-in (kifu's Next.js app): a small
-// server-rendered page that calls the backend at NEXT_PUBLIC_API_BASE_URL and
-// shows NEXT_PUBLIC_APP_MODE, served the way a Next.js build serves it, so
-// checks/kifu.frontend.yaml reads it as it reads the real one:
+// The first app's frontend stand-in (kifu's Next.js app), served the way its
+// real build is (Next.js 16, App Router; what `next build` and `next start`
+// answered for kifu's frontend/), so checks/kifu.frontend.yaml reads it as it
+// reads the real one:
 //
-//   GET /                                   the page; its HTML carries the build id in __NEXT_DATA__ and loads
-//                                           /_next/static/<buildId>/_buildManifest.js and a page chunk
-//   GET /_next/static/chunks/pages/index-<hash>.js
-//                                           the chunk, with NEXT_PUBLIC_* inlined as string literals (what
-//                                           `next build` does with process.env.NEXT_PUBLIC_*)
+//   GET /        the landing page. Its HTML carries the build id once, in the
+//                RSC payload (self.__next_f.push([1,"0:{\"P\":null,\"b\":\"<id>\",...),
+//                and loads scripts that contain neither the API base URL nor the mode.
+//   GET /login   loads the chunk with NEXT_PUBLIC_API_BASE_URL inlined as given,
+//                ("<url>".trim()||"http://127.0.0.1:8080/api") (frontend/src/lib/api.ts)
+//   GET /chart   loads that chunk and the one with NEXT_PUBLIC_APP_MODE inlined as
+//                "<mode>".trim().toLowerCase() (frontend/src/lib/appMode.ts); the
+//                literals "prod" and "demo" are in it whatever the mode
+//   GET /_next/static/chunks/<hash>.js   the chunks (content-hashed names)
 //
 // The build id is the release (GATEHOUSE_RELEASE) unless DEMO_BUILD_ID says
 // otherwise: set it to another value to play a stale bundle. Not the real
-// frontend: one page, no React.
+// frontend: three pages, no React. The landing page also shows the backend's
+// health, fetched server-side, for a person looking at the local stack.
 //
 // Env: PORT (3000), NEXT_PUBLIC_API_BASE_URL, NEXT_PUBLIC_APP_MODE, GATEHOUSE_RELEASE, DEMO_BUILD_ID.
 import * as crypto from "crypto";
@@ -22,15 +27,33 @@ const apiBase = process.env.NEXT_PUBLIC_API_BASE_URL ?? "";
 const mode = process.env.NEXT_PUBLIC_APP_MODE ?? "";
 const buildId = process.env.DEMO_BUILD_ID || process.env.GATEHOUSE_RELEASE || "development";
 
-// What `next build` would emit for the page: public env inlined, content-hashed name.
-const chunk = `(self.webpackChunk_N_E=self.webpackChunk_N_E||[]).push([[405],{apiBase:${JSON.stringify(apiBase)},appMode:${JSON.stringify(mode)}}]);\n`;
-const chunkPath = `/_next/static/chunks/pages/index-${crypto.createHash("sha256").update(chunk).digest("hex").slice(0, 16)}.js`;
-const manifestPath = `/_next/static/${buildId}/_buildManifest.js`;
-const manifest = `self.__BUILD_MANIFEST={"/":[${JSON.stringify(chunkPath.slice(1))}]};self.__BUILD_MANIFEST_CB&&self.__BUILD_MANIFEST_CB();\n`;
+// What `next build` leaves of `process.env.NEXT_PUBLIC_API_BASE_URL?.trim()` and of
+// `(process.env.NEXT_PUBLIC_APP_MODE || 'prod').trim()` once it inlined the values and minified.
+const apiExpression = apiBase === "" ? "(void 0)?.trim()" : `${JSON.stringify(apiBase)}.trim()`;
+const modeExpression = `${JSON.stringify(mode || "prod")}.trim()`;
+
+// The chunks, minified as the real build's are, each under its content hash.
+const chunks = {
+    runtime: `(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push(["static/chunks/turbopack.js",{otherChunks:[],runtimeModuleIds:[]}]);\n`,
+    landing: `(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push(["static/chunks/landing.js",1,e=>{e.s({LandingPage:()=>"kifu"})}]);\n`,
+    api: `(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push(["static/chunks/api.js",2,t=>{let ts="http://127.0.0.1:8080/api",ta=(e=>{try{return new URL(e).toString().replace(/\\/+$/,"")}catch{return ts}})(${apiExpression}||ts);t.s({baseURL:()=>ta})}]);\n`,
+    mode: `(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push(["static/chunks/mode.js",3,t=>{let s9=${modeExpression}.toLowerCase(),lt="demo"===s9?"demo":"prod";t.s({APP_MODE:()=>lt})}]);\n`,
+};
+const chunkPath = Object.fromEntries(
+    Object.entries(chunks).map(([name, text]) => [name, `/_next/static/chunks/${crypto.createHash("sha256").update(text).digest("hex").slice(0, 16)}.js`]),
+) as Record<keyof typeof chunks, string>;
+const byPath = new Map(Object.entries(chunkPath).map(([name, p]) => [p, chunks[name as keyof typeof chunks]]));
+
+// Which chunks each page loads, as in the real build: / neither value, /login the API's, /chart both.
+const PAGES: Record<string, (keyof typeof chunks)[]> = {
+    "/": ["runtime", "landing"],
+    "/login": ["runtime", "api"],
+    "/chart": ["runtime", "api", "mode"],
+};
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** The backend's health as the page shows it: fetched server-side on every request, as getServerSideProps would. */
+/** The backend's health as the landing page shows it: fetched server-side on every request. */
 async function backendStatus(): Promise<string> {
     if (!apiBase) return "NEXT_PUBLIC_API_BASE_URL is not set";
     try {
@@ -42,12 +65,13 @@ async function backendStatus(): Promise<string> {
     }
 }
 
-async function page(): Promise<string> {
-    const data = { props: { pageProps: { backend: await backendStatus() } }, page: "/", query: {}, buildId, isFallback: false, gssp: true };
-    return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>kifu</title>
-<script src="${manifestPath}" defer></script><script src="${chunkPath}" defer></script></head>
-<body><div id="__next"><main><h1>kifu</h1><p>mode: ${escapeHtml(mode)}</p><p>backend: ${escapeHtml(data.props.pageProps.backend)}</p></main></div>
-<script id="__NEXT_DATA__" type="application/json">${JSON.stringify(data).replace(/</g, "\\u003c")}</script></body></html>\n`;
+async function page(path: string): Promise<string> {
+    const scripts = PAGES[path].map((c) => `<script src="${chunkPath[c]}" async=""></script>`).join("");
+    // The RSC payload's first line, as Next writes it into every page: the build id under "b", JSON inside a JS string.
+    const rsc = JSON.stringify(`0:${JSON.stringify({ P: null, b: buildId, c: ["", path.slice(1)], q: "", i: false })}\n`);
+    const body = path === "/" ? `<h1>kifu</h1><p>backend: ${escapeHtml(await backendStatus())}</p>` : `<h1>kifu ${escapeHtml(path.slice(1))}</h1>`;
+    return `<!DOCTYPE html><html lang="ko"><head><meta charSet="utf-8"/><title>kifu</title>${scripts}</head>
+<body><main>${body}</main><script>(self.__next_f=self.__next_f||[]).push([0])</script><script>self.__next_f.push([1,${rsc.replace(/</g, "\\u003c")}])</script></body></html>\n`;
 }
 
 const server = http.createServer(async (req, res) => {
@@ -57,9 +81,9 @@ const server = http.createServer(async (req, res) => {
         res.end(req.method === "HEAD" ? undefined : body);
     };
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n");
-    if (url.pathname === "/") return send(200, "text/html; charset=utf-8", await page());
-    if (url.pathname === chunkPath) return send(200, "application/javascript", chunk);
-    if (url.pathname === manifestPath) return send(200, "application/javascript", manifest);
+    if (url.pathname in PAGES) return send(200, "text/html; charset=utf-8", await page(url.pathname));
+    const chunk = byPath.get(url.pathname);
+    if (chunk !== undefined) return send(200, "application/javascript; charset=utf-8", chunk);
     send(404, "text/html; charset=utf-8", "<!DOCTYPE html><title>404</title><h1>404: This page could not be found.</h1>\n");
 });
 

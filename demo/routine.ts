@@ -1,32 +1,38 @@
-// The second app's stand-in (routine): what its release checklist expects of
-// the API and the scheduler/worker, which the deployed version implements only
-// in part (it has /healthz, but no /readyz, no plan generation and no worker
-// yet; checks/routine.smoke.yaml says so with `unsupported`).
-// tests/contract.test.ts runs that spec against this stand-in, so the
-// checklist's target is pinned until the app catches up. One program, three
-// commands (the same bundle for every role):
+// The second app's stand-in (routine): its API as the app's develop branch
+// answers it (FastAPI; apps/backend/src/godlife_backend/adapter/webapi/ in
+// the app), plus what its release checklist expects and no branch has yet
+// (/readyz, the scheduler/worker). tests/contract.test.ts runs
+// checks/routine.smoke.yaml against it and pins the answers below. One
+// program, three commands (the same bundle for every role):
 //
 //   node demo-routine.js [api]        the API (below)
 //   node demo-routine.js worker       scheduler + worker: demo/routineWorker.ts
 //   node demo-routine.js worker-check exit 0 when a worker of GATEHOUSE_RELEASE is alive, else 1 and why
 //
 //   GET  /healthz          200 {"status":"ok"}: the process answers (no dependencies)
-//   GET  /readyz           200 when PostgreSQL answers (and Redis, where REDIS_URL is set); else 503 naming what failed
-//   POST /plans/generate   {user_id, target_date, plan_source | source}: 201 with the plan; 409 for the same
-//                          user and date; 400 for an empty plan_source or source (either one, even beside
-//                          a valid other) or two that disagree; source normalised to rule | llm
+//   GET  /readyz           not in the app (its docs list it as planned); here for the local stack, which declares
+//                          readyz in appFeatures: 200 when PostgreSQL answers (and Redis, where REDIS_URL is set),
+//                          else 503 naming what failed
+//   POST /auth/resolve     {kakao_user_id, name?}: 200 {user_id, kakao_user_id, name}, the user of that Kakao id,
+//                          made on first use (develop's routers/auth.py); a blank kakao_user_id 400
+//   POST /plans/generate   {user_id: UUID, target_date, plan_source?, source?} (plan_source wins; neither = "rule"):
+//                          201 {id, user_id, target_date, source, status: "ACTIVE"}; the source stripped and
+//                          lower-cased, anything but rule or llm 400; the same user and date again 409;
+//                          a user_id that is no UUID 422; a UUID with no users row 500 (a foreign key)
 //   POST /webhooks/{provider}  a provider's event (Kakao: /webhooks/kakao). The checklist names no path or
 //                          fields, so these are ours: body {event_id, idempotency_key?, schema_version?}, the key
 //                          also as an Idempotency-Key header, else the event id. Stored once per
-//                          (provider, event_id) and per (provider, idempotency_key), the seed's unique
-//                          constraints; a repeated delivery is not stored again, its row's retry_count goes
-//                          up and it answers 200 {"duplicate": true} too: any 2xx tells a sender "received",
-//                          so it stops retrying. With WEBHOOK_SECRET set, X-Webhook-Signature must be the
-//                          hex HMAC-SHA256 of the body (401 otherwise, not stored); signature_state is then
-//                          "verified", else "unverified". Each delivery is logged (the checklist keeps webhook logs).
+//                          (provider, event_id) and per (provider, idempotency_key); a repeated delivery is not
+//                          stored again, its row's retry_count goes up and it answers 200 {"duplicate": true}
+//                          too: any 2xx tells a sender "received", so it stops retrying. With WEBHOOK_SECRET
+//                          set, X-Webhook-Signature must be the hex HMAC-SHA256 of the body (401 otherwise, not
+//                          stored); signature_state is then "verified", else "unverified". Each delivery is
+//                          logged (the checklist keeps webhook logs).
 //
-// Errors are {"code","message"}; a body the schema cannot read is 422, as
-// FastAPI answers. Tables: demo/routine-migrations (plain SQL for the runner).
+// Errors are FastAPI's: {"detail": "<message>"}; a body the schema cannot
+// read 422 {"detail": [{type, loc, msg, input}, ...]} (pydantic's form); an
+// unexpected error 500 text/plain "Internal Server Error". Tables:
+// demo/routine-migrations (plain SQL for the runner), demo/routine-pgm.
 // Env: DATABASE_URL (a SQLAlchemy URL such as postgresql+psycopg://... is
 // accepted: the driver suffix is dropped), REDIS_URL (optional for the API),
 // PORT (8000), GATEHOUSE_RELEASE (answered by /healthz), WEBHOOK_SECRET
@@ -38,10 +44,16 @@ import { env, openPool, pingRedis } from "./routineLib";
 import { runWorker, workerCheck } from "./routineWorker";
 
 type Json = Record<string, unknown>;
+/** An error FastAPI answers as {"detail": ...}: a message, or pydantic's list of what the body got wrong. */
 class HttpError extends Error {
-    constructor(readonly status: number, readonly code: string, message: string) {
-        super(message);
+    constructor(readonly status: number, readonly detail: string | Json[]) {
+        super(typeof detail === "string" ? detail : JSON.stringify(detail));
     }
+}
+
+/** A 422 as FastAPI gives it for a body field pydantic refuses. */
+function invalidField(field: string, type: string, msg: string, input: unknown): HttpError {
+    return new HttpError(422, [{ type, loc: ["body", field], msg, input: input ?? null }]);
 }
 
 async function readiness(pool: Pool, redisUrl: string | undefined): Promise<[number, Json]> {
@@ -62,65 +74,88 @@ async function readiness(pool: Pool, redisUrl: string | undefined): Promise<[num
     return [ready ? 200 : 503, { status: ready ? "ready" : "not ready", checks }];
 }
 
-const RULE = ["rule", "rules", "rule_based", "rule-based", "fallback"];
-const LLM = ["llm", "ai", "gpt", "openai"];
-
-/** plan_source and/or source: rule | llm. Either one empty is a 400, as the checklist asks; so are two that disagree. */
-function normalisedSource(body: Json): "rule" | "llm" {
-    const found: ("rule" | "llm")[] = [];
-    for (const field of ["plan_source", "source"]) {
-        const value = body[field];
-        if (value === undefined || value === null) continue;
-        if (typeof value !== "string") throw new HttpError(422, "unprocessable_entity", `${field} must be a string`);
-        const v = value.trim().toLowerCase();
-        if (v === "") throw new HttpError(400, "validation", `${field} must not be empty`);
-        if (RULE.includes(v)) found.push("rule");
-        else if (LLM.includes(v)) found.push("llm");
-        else throw new HttpError(400, "validation", `${field} must be rule or llm, got ${JSON.stringify(value)}`);
-    }
-    if (found.length === 0) throw new HttpError(400, "validation", "plan_source or source is required");
-    if (found.length === 2 && found[0] !== found[1]) throw new HttpError(400, "validation", `plan_source (${found[0]}) and source (${found[1]}) disagree`);
-    return found[0];
-}
-
 function jsonObject(raw: string): Json {
     let body: unknown;
     try {
         body = JSON.parse(raw);
     } catch {
-        throw new HttpError(422, "unprocessable_entity", "body is not JSON");
+        throw new HttpError(422, [{ type: "json_invalid", loc: ["body", 0], msg: "JSON decode error", input: {} }]);
     }
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(422, "unprocessable_entity", "body must be an object");
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(422, [{ type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object to extract fields from", input: body }]);
     return body as Json;
+}
+
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+function uuidField(body: Json, field: string): string {
+    const value = body[field];
+    if (value === undefined) throw invalidField(field, "missing", "Field required", body);
+    if (typeof value !== "string" || !UUID.test(value)) throw invalidField(field, "uuid_parsing", "Input should be a valid UUID, invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-]", value);
+    return value.toLowerCase().replace(/^(.{8})-?(.{4})-?(.{4})-?(.{4})-?(.{12})$/, "$1-$2-$3-$4-$5");
+}
+
+function stringField(body: Json, field: string, required: boolean): string | undefined {
+    const value = body[field];
+    if (value === undefined || (value === null && !required)) {
+        if (required) throw invalidField(field, "missing", "Field required", body);
+        return undefined;
+    }
+    if (typeof value !== "string") throw invalidField(field, "string_type", "Input should be a valid string", value);
+    return value;
+}
+
+/** plan_source wins over source, neither means rule; stripped and lower-cased, it must be rule or llm (the app's exercise_plan_service.py). */
+function normalisedSource(body: Json): string {
+    const given = stringField(body, "plan_source", false) ?? stringField(body, "source", false) ?? "rule";
+    const source = given.trim().toLowerCase();
+    if (source !== "rule" && source !== "llm") throw new HttpError(400, "source must be one of [llm, rule]");
+    return source;
+}
+
+async function generatePlan(pool: Pool, raw: string): Promise<[number, Json]> {
+    const body = jsonObject(raw);
+    const userId = uuidField(body, "user_id");
+    const date = body.target_date;
+    if (typeof date !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+        throw invalidField("target_date", date === undefined ? "missing" : "date_from_datetime_parsing", date === undefined ? "Field required" : "Input should be a valid date", date ?? body);
+    }
+    const source = normalisedSource(body);
+    const existing = await pool.query("SELECT 1 FROM workout_plans WHERE user_id = $1 AND target_date = $2 AND status = 'ACTIVE'", [userId, date]);
+    if (existing.rows.length) throw new HttpError(409, "An ACTIVE exercise plan already exists for this user and target_date.");
+    // A stand-in plan: the rule-based fallback's shape, whatever the source.
+    const items = [{ exercise: "squat", sets: 3, reps: 10 }, { exercise: "push-up", sets: 3, reps: 12 }];
+    try {
+        // A user_id with no users row fails here on the foreign key: a 500, as in the app, which does not look the user up first.
+        const { rows } = await pool.query(
+            "INSERT INTO workout_plans (user_id, target_date, source, items) VALUES ($1, $2, $3, $4) RETURNING id, user_id, to_char(target_date, 'YYYY-MM-DD') AS target_date, source, status",
+            [userId, date, source, JSON.stringify(items)],
+        );
+        return [201, rows[0]];
+    } catch (err: any) {
+        if (err.code === "23505") throw new HttpError(409, "An ACTIVE exercise plan already exists for this user and target_date.");
+        throw err;
+    }
+}
+
+/** The user of a Kakao id, made on first use: the same id again answers the same user (develop's routers/auth.py). */
+async function resolveUser(pool: Pool, raw: string): Promise<[number, Json]> {
+    const body = jsonObject(raw);
+    const kakaoUserId = stringField(body, "kakao_user_id", true)!.trim();
+    if (!kakaoUserId) throw new HttpError(400, "kakao_user_id is required");
+    const name = (stringField(body, "name", false) ?? "").trim() || "Kakao User";
+    const { rows } = await pool.query(
+        `WITH made AS (INSERT INTO users (kakao_user_id, name) VALUES ($1, $2) ON CONFLICT (kakao_user_id) DO NOTHING RETURNING id, kakao_user_id, name)
+         SELECT id AS user_id, kakao_user_id, name FROM made UNION ALL SELECT id, kakao_user_id, name FROM users WHERE kakao_user_id = $1`,
+        [kakaoUserId, name],
+    );
+    return [200, rows[0]];
 }
 
 /** A required id field: a non-empty string, or a number taken as its decimal string. */
 function idField(body: Json, field: string): string {
     const value = typeof body[field] === "number" ? String(body[field]) : body[field];
-    if (typeof value !== "string" || value.trim() === "") throw new HttpError(422, "unprocessable_entity", `${field} is required`);
+    if (typeof value !== "string" || value.trim() === "") throw invalidField(field, "missing", "Field required", body[field]);
     return value;
-}
-
-async function generatePlan(pool: Pool, raw: string): Promise<[number, Json]> {
-    const body = jsonObject(raw);
-    const userId = idField(body, "user_id");
-    const date = body.target_date;
-    if (typeof date !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
-        throw new HttpError(422, "unprocessable_entity", "target_date must be a date (YYYY-MM-DD)");
-    }
-    const source = normalisedSource(body);
-    // A stand-in plan: the rule-based fallback's shape, whatever the source.
-    const items = [{ exercise: "squat", sets: 3, reps: 10 }, { exercise: "push-up", sets: 3, reps: 12 }];
-    try {
-        const { rows } = await pool.query(
-            "INSERT INTO workout_plans (user_id, target_date, source, items) VALUES ($1, $2, $3, $4) RETURNING id AS plan_id, user_id, to_char(target_date, 'YYYY-MM-DD') AS target_date, source, items, created_at",
-            [userId, date, source, JSON.stringify(items)],
-        );
-        return [201, rows[0]];
-    } catch (err: any) {
-        if (err.code === "23505") throw new HttpError(409, "conflict", `a plan for user ${userId} on ${date} exists`);
-        throw err;
-    }
 }
 
 /** Stores a provider's event once (see the header); a repeated delivery counts as a retry of the stored one. */
@@ -130,7 +165,7 @@ async function receiveWebhook(pool: Pool, provider: string, raw: string, headers
     if (secret) {
         const expected = crypto.createHmac("sha256", secret).update(raw).digest();
         const given = Buffer.from(String(headers["x-webhook-signature"] ?? ""), "hex");
-        if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) throw new HttpError(401, "invalid_signature", "X-Webhook-Signature is not the HMAC-SHA256 of the body");
+        if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) throw new HttpError(401, "X-Webhook-Signature is not the HMAC-SHA256 of the body");
         signatureState = "verified";
     }
     const body = jsonObject(raw);
@@ -138,7 +173,7 @@ async function receiveWebhook(pool: Pool, provider: string, raw: string, headers
     const header = headers["idempotency-key"];
     const idempotencyKey = body.idempotency_key !== undefined ? idField(body, "idempotency_key") : typeof header === "string" && header.trim() !== "" ? header : eventId;
     const schemaVersion = body.schema_version ?? 1;
-    if (!Number.isInteger(schemaVersion) || (schemaVersion as number) < 1) throw new HttpError(422, "unprocessable_entity", "schema_version must be a positive integer");
+    if (!Number.isInteger(schemaVersion) || (schemaVersion as number) < 1) throw invalidField("schema_version", "greater_than_equal", "Input should be a positive integer", schemaVersion);
     // No conflict target: either unique pair makes it a repeat.
     const inserted = await pool.query(
         "INSERT INTO webhook_events (provider, event_id, idempotency_key, schema_version, signature_state) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
@@ -171,10 +206,12 @@ function serveApi(): void {
                 return readiness(pool, redisUrl);
             case "POST /plans/generate":
                 return generatePlan(pool, raw);
+            case "POST /auth/resolve":
+                return resolveUser(pool, raw);
         }
         const webhook = method === "POST" && /^\/webhooks\/([a-z0-9_-]{1,32})$/.exec(path);
         if (webhook) return receiveWebhook(pool, webhook[1], raw, req.headers);
-        throw new HttpError(404, "not_found", `cannot ${method} ${path}`);
+        throw new HttpError(404, "Not Found");
     };
 
     const server = http.createServer((req, res) => {
@@ -186,11 +223,14 @@ function serveApi(): void {
             try {
                 [status, payload] = await route(req, new URL(req.url ?? "/", "http://localhost").pathname, raw);
             } catch (err: any) {
-                if (err instanceof HttpError) [status, payload] = [err.status, { code: err.code, message: err.message }];
-                else {
+                if (!(err instanceof HttpError)) {
+                    // What uvicorn answers for an exception the app does not handle.
                     console.error(`${req.method} ${req.url}: ${err.message}`);
-                    [status, payload] = [500, { code: "internal_error", message: "internal error" }];
+                    res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" });
+                    res.end("Internal Server Error");
+                    return;
                 }
+                [status, payload] = [err.status, { detail: err.detail }];
             }
             res.writeHead(status, { "Content-Type": "application/json" });
             res.end(JSON.stringify(payload));

@@ -50,7 +50,8 @@ type Keys = ReturnType<typeof routineKeys>;
 
 const ENQUEUE_ONCE = "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then redis.call('LPUSH', KEYS[2], ARGV[1]) return 1 end return 0";
 const DELETE_IF_MINE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
-const JOB = /^daily:(\d+):(\d{4}-\d{2}-\d{2})$/;
+// The user id is a UUID, as users.id is.
+const JOB = /^daily:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):(\d{4}-\d{2}-\d{2})$/;
 
 interface WorkerSettings {
     release: string;

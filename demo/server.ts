@@ -115,8 +115,12 @@ async function me(req: Request): Promise<[number, Json]> {
 }
 
 async function tradeSummary(req: Request): Promise<[number, Json]> {
-    const by = async (column: string) =>
-        (await pool.query(`SELECT ${column}, count(*)::int AS total_trades FROM trades WHERE user_id = $1 GROUP BY 1 ORDER BY 1`, [req.userId])).rows;
+    // No rows: null, not []. The app's handler returns nil Go slices for a user with no trades, which
+    // encoding/json writes as null (kifu's backend/internal/interfaces/http/handlers/trade_handler.go, TradeSummaryResponse).
+    const by = async (column: string) => {
+        const { rows } = await pool.query(`SELECT ${column}, count(*)::int AS total_trades FROM trades WHERE user_id = $1 GROUP BY 1 ORDER BY 1`, [req.userId]);
+        return rows.length > 0 ? rows : null;
+    };
     const { rows } = await pool.query(
         "SELECT count(*)::int AS total_trades, count(*) FILTER (WHERE side = 'buy')::int AS buy_count, count(*) FILTER (WHERE side = 'sell')::int AS sell_count FROM trades WHERE user_id = $1",
         [req.userId],

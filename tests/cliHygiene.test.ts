@@ -277,6 +277,34 @@ describe("command-line entry points", function () {
             fs.rmSync(tmp, { recursive: true, force: true });
         });
 
+        it("never picks a target silently: says which it assumed and which defaults the spec read, and counts what ran in the report's first line", async () => {
+            const app = http.createServer((_req, res) => res.end("{}"));
+            await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
+            try {
+                const url = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+                const spec = path.join(tmp, "assumed.yaml");
+                fs.writeFileSync(spec, "deadlineSeconds: 5\nconditions: { onAws: { config: { target: aws } } }\nchecks:\n  - { name: health, request: { path: /health } }\n  - { name: ready, needs: readyz, request: { path: /readyz } }\n  - { name: aws only, when: onAws, request: { path: /x } }\n");
+                const assumed = await runEntryPointAsync("gate", ["--base-url", url, "--spec", spec]);
+                assert.equal(assumed.status, 0, assumed.stderr);
+                assert.equal(
+                    assumed.stderr,
+                    "gate: no --config target=aws|local given: assumed target=aws (Pulumi.yaml's default)\ngate: the spec reads, not given with --config, Pulumi.yaml's defaults: appFeatures=[]\n",
+                );
+                assert.match(assumed.stdout, /^health gate passed against http:\/\/127\.0\.0\.1:\d+ in \d+ ms — 3 checks: 2 run, 2 passed, 1 not run:\n/);
+                const told = await runEntryPointAsync("gate", ["--base-url", url, "--spec", spec, "--config", "target=local", "--config", 'appFeatures=["readyz"]']);
+                assert.equal(told.stderr, "");
+                assert.match(told.stdout, /^health gate passed against \S+ in \d+ ms — 3 checks: 2 run, 2 passed, 1 skipped, 0 not run:\n/);
+                const wrong = await runEntryPointAsync("gate", ["--base-url", url, "--spec", spec, "--config", "appFeatures=readyz"]);
+                assert.equal(wrong.status, 2);
+                assert.match(wrong.stderr, /--config appFeatures: must be a list, got "readyz" \(a JSON list, e\.g\. appFeatures='\["a","b"\]'\)/);
+                const defect = await runEntryPointAsync("gate", ["--base-url", url, "--spec", spec, "--config", "gateKnownDefects=[\"nosuch -> 500 X: y\"]"]);
+                assert.equal(defect.status, 2);
+                assert.match(defect.stderr, /--config gateKnownDefects: "nosuch -> 500 X: y" names no check of .*assumed\.yaml/);
+            } finally {
+                app.close();
+            }
+        });
+
         it("a server that hangs: the gate ends by its deadline and says the check timed out", async () => {
             const spec = path.join(tmp, "hang.yaml");
             fs.writeFileSync(spec, "deadlineSeconds: 3\nchecks:\n  - { name: health, request: { path: /hang }, timeoutMs: 1000 }\n");

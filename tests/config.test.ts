@@ -209,6 +209,63 @@ describe("configuration", () => {
     });
 });
 
+describe("configuration the gate specs read", () => {
+    it("appFeatures: a feature no check of the stack's gate spec needs is refused, naming what they need", () => {
+        assert.deepEqual(validateStack("routine-local").problems, []);
+        const { problems } = validateStack("routine-local", { set: { appFeatures: ["readyz", "plan-generaton"] } });
+        assert.deepEqual(problems.map((p) => [p.key, p.problem, p.fix]), [
+            ["appFeatures[1]", "no check of checks/routine.smoke.yaml needs plan-generaton (they need: auth-resolve, plan-generation, readyz)", "pulumi config rm --stack routine-local --path 'appFeatures[1]'"],
+        ]);
+        assert.deepEqual(validateStack("routine-local", { set: { appFeatures: ["readyz", "Readyz"] } }).problems.map((p) => [p.key, p.problem, p.fix]), [
+            ["appFeatures[1]", "must be a feature name (lower-case letters, digits, -), e.g. plan-generation", "pulumi config set --stack routine-local --path 'appFeatures[1]' <value>"],
+        ]);
+        assert.deepEqual(validateStack("prod", { set: { appFeatures: ["readyz"] } }).problems.map((p) => p.problem), [
+            "no check of checks/kifu.smoke.yaml or checks/kifu.frontend.yaml needs readyz (none needs a feature)",
+        ]);
+    });
+});
+
+describe("the routine smoke user, a secret only where a check that uses it runs", () => {
+    it("routine-prod with develop's plan generation needs ROUTINE_SMOKE_USER_ID, set as a secret; with main (appFeatures []) none", () => {
+        assert.deepEqual(validateStack("routine-prod", { set: { appFeatures: [] }, omitSecrets: ["ROUTINE_SMOKE_USER_ID"] }).problems, []);
+        assert.deepEqual(validateStack("routine-prod", { omitSecrets: ["ROUTINE_SMOKE_USER_ID"] }).problems.map((p) => [p.key, p.problem, p.fix]), [
+            ["ROUTINE_SMOKE_USER_ID", "secret is not set", "pulumi config set --stack routine-prod --secret ROUTINE_SMOKE_USER_ID <value>"],
+        ]);
+        assert.deepEqual(validateStack("routine-prod", {}).problems, [], "given as a secret");
+        assert.deepEqual(validateStack("routine-local", { omitSecrets: ["ROUTINE_SMOKE_USER_ID"] }).problems, [], "the local stack resolves its own");
+    });
+});
+
+describe("gateKnownDefects: the app's acknowledged defects, declared in the stack", () => {
+    const PACK = "generate pack -> 500 PACK_SAVE_FAILED: the pack service stores a nil normalization_warnings (summary_pack_service.go)";
+    const FIX = (i: number) => `pulumi config set --stack local --path 'gateKnownDefects[${i}]' '<check name> -> <status> <text the answer contains>: <reason>'`;
+
+    it("an entry naming a check of the stack's spec, with status, text and reason, is accepted and reaches the gate and the plan", async () => {
+        const { problems, settings } = validateStack("local", { set: { gateKnownDefects: [PACK] } });
+        assert.deepEqual(problems, []);
+        const defect = { check: "generate pack", status: 500, contains: "PACK_SAVE_FAILED", reason: "the pack service stores a nil normalization_warnings (summary_pack_service.go)" };
+        assert.deepEqual(settings.knownDefects, [defect]);
+        assert.deepEqual(settings.releaseSteps.gate.stack?.knownDefects, [defect], "bound to the backend's spec");
+        assert.equal(settings.releaseSteps.frontendGate.stack?.knownDefects, undefined, "not to the frontend's, which has no such check");
+        const run = await runStack("local", { preview: true, set: { gateKnownDefects: [PACK] } });
+        assert.match(run.outputs.releasePlan, /\nKNOWN APP DEFECTS \(gateKnownDefects, declared: .*\):\n  generate pack -> 500 PACK_SAVE_FAILED\n    reason: the pack service stores a nil normalization_warnings \(summary_pack_service\.go\)\n/);
+        assert.match(run.outputs.releasePlan, /POST \/api\/v1\/packs\/generate -> 200  \(generate pack\)  \[once; known defect declared: 500 PACK_SAVE_FAILED; creates summary pack \$\{pack_id\}\]/);
+    });
+
+    it("refuses, in one error, an entry naming no check of the stack's specs, or lacking the status, the text or the reason", () => {
+        const { problems } = validateStack("local", {
+            set: { gateKnownDefects: ["generate pak -> 500 PACK_SAVE_FAILED: typo", "generate pack -> PACK_SAVE_FAILED: no status", "generate pack -> 500 PACK_SAVE_FAILED", "generate pack -> 500 : no text", "generate pack 500 X: no arrow"] },
+        });
+        assert.deepEqual(problems.map((p) => p.key), [0, 1, 2, 3, 4].map((i) => `gateKnownDefects[${i}]`));
+        assert.deepEqual(problems.map((p) => p.fix), [0, 1, 2, 3, 4].map(FIX));
+        assert.match(problems[0].problem, /^names the check "generate pak", which no gate spec of this stack has \(checks\/kifu\.smoke\.yaml: health, .*generate pack, latest pack, pack by id; checks\/kifu\.frontend\.yaml: .*\)$/);
+        assert.equal(problems[1].problem, 'must be "<check name> -> <status> <text the answer contains>: <reason>": names no HTTP status after " -> "');
+        assert.equal(problems[2].problem, 'must be "<check name> -> <status> <text the answer contains>: <reason>": gives no reason after ": " (the app\'s bug, where it is, who decided)');
+        assert.equal(problems[3].problem, 'must be "<check name> -> <status> <text the answer contains>: <reason>": names no text the answer contains after the status');
+        assert.equal(problems[4].problem, 'must be "<check name> -> <status> <text the answer contains>: <reason>": names no check before " -> "');
+    });
+});
+
 describe("YAML files parsed once per content", () => {
     it("serves an edited file fresh, and each caller its own copy", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gh-yaml-"));

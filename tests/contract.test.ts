@@ -2,8 +2,11 @@ import { strict as assert } from "assert";
 import * as crypto from "crypto";
 import * as net from "net";
 import * as path from "path";
-import { GateReport, GateRunOptions, formatGateReport, runGate } from "../components/release/gate";
-import { GateSpec, bindGateSpec, readGateSpec } from "../components/release/gateSpec";
+import { GateRunOptions, runGate } from "../components/release/gate";
+import { bindGateSpec } from "../components/release/gateBinding";
+import { GateReport, formatGateReport } from "../components/release/gateReport";
+import type { GateSpec } from "../components/release/gateSchema";
+import { readGateSpec } from "../components/release/gateSpec";
 import { sql } from "./helpers/postgres";
 import { StandIn, startStandIn } from "./helpers/standIns";
 
@@ -62,6 +65,24 @@ describe("contract: checks/kifu.smoke.yaml against the kifu stand-in", function 
         assert.deepEqual(health, { status: 200, body: { status: "healthy", release: "dev" } });
         const bad = await answer("/api/v1/auth/register", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email: "a@b.c", password: "x" }) });
         assert.deepEqual(bad, { status: 400, body: { code: "INVALID_REQUEST", message: "email, password, and name are required" } });
+    });
+
+    it("answers by_exchange, by_side and by_symbol as null for a user with no trades, as the app's nil Go slices are, and as arrays once it has some", async () => {
+        const call = async (p: string, init: RequestInit = {}) => (await fetch(app.url + p, init)).json() as Promise<any>;
+        const json = (body: unknown): RequestInit => ({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        const email = `summary-${Date.now()}@gatehouse.invalid`;
+        await call("/api/v1/auth/register", json({ email, password: "pw-summary-1", name: "summary" }));
+        const { access_token } = await call("/api/v1/auth/login", json({ email, password: "pw-summary-1" }));
+        const auth = { Authorization: `Bearer ${access_token}` };
+        const empty = await call("/api/v1/trades/summary", { headers: auth });
+        assert.deepEqual([empty.by_exchange, empty.by_side, empty.by_symbol, empty.totals.total_trades], [null, null, null, 0]);
+        const form = new FormData();
+        form.append("venue", "binance");
+        form.append("asset_class", "crypto");
+        form.append("file", new Blob(["executed_at,symbol,side,qty,price\n2026-12-01T00:00:00Z,BTCUSDT,buy,0.001,90000\n"], { type: "text/csv" }), "t.csv");
+        await call("/api/v1/imports/trades", { method: "POST", headers: auth, body: form });
+        const some = await call("/api/v1/trades/summary", { headers: auth });
+        assert.deepEqual([some.by_side, some.by_symbol.length], [[{ side: "buy", total_trades: 1 }], 1]);
     });
 
     it("in production never registers: it logs in with the smoke account from the stack's secrets", async () => {
@@ -123,37 +144,171 @@ describe("contract: checks/kifu.smoke.yaml against the kifu stand-in", function 
         const { report, text } = await gate(app.url, spec("kifu", LOCAL.config, LOCAL.env), { online: false });
         assert.equal(report.passed, true, text);
         assert.equal(results(report)["market klines"], "not run");
-        assert.match(text, /health gate passed against .* \(1 check\(s\) not run\):/);
+        assert.match(text, /health gate passed against .* — 18 checks: 16 run, 16 passed, 1 skipped, 1 not run:/);
         assert.match(text, /skip market klines: not run — external: this machine has no route to the internet/);
     });
 });
 
-describe("contract: checks/routine.smoke.yaml against the routine stand-in", function () {
+describe("contract: checks/kifu.frontend.yaml against the frontend stand-in, served as the real Next.js build serves it", function () {
     this.timeout(120_000);
-    const LOCAL_ROUTINE = { target: "local", environment: "development" };
+    const API = "http://127.0.0.1:8181";
+    /** The spec bound as the stack binds it: the frontend's env, the derived API URL filled in, the build id. */
+    const frontendSpec = (buildId: string, env: Record<string, string> = { NEXT_PUBLIC_APP_MODE: "prod" }): GateSpec => {
+        const bound = bindGateSpec(readGateSpec(path.join(CHECKS, "kifu.frontend.yaml")), { config: { frontendBuildId: buildId }, env, hiddenEnv: ["NEXT_PUBLIC_API_BASE_URL"], derivedEnv: ["NEXT_PUBLIC_API_BASE_URL"] });
+        assert.deepEqual(bound.problems, []);
+        return { ...bound.spec, deadlineSeconds: 3, stack: { ...bound.spec.stack!, env: { ...bound.spec.stack!.env, NEXT_PUBLIC_API_BASE_URL: API } } };
+    };
+    const frontend = (env: Record<string, string>) => startStandIn("frontend", { NEXT_PUBLIC_API_BASE_URL: API, NEXT_PUBLIC_APP_MODE: "prod", GATEHOUSE_RELEASE: "r1", ...env });
+    const failure = (report: GateReport) => report.checks.filter((c) => c.result === "failed").map((c) => `${c.name}: ${c.last?.failure ?? c.last?.error}`);
 
-    it("passes the checklist's target on the local stack (with the machine's Redis); plans it cannot delete are listed", async () => {
-        const app = await startStandIn("routine", { REDIS_URL: "redis://127.0.0.1:6379/0" });
+    it("passes the release's build, with the stack's API and mode", async () => {
+        const app = await frontend({});
         try {
-            const { report, text } = await gate(app.url, spec("routine", LOCAL_ROUTINE, {}));
+            const { report, text } = await gate(app.url, frontendSpec("r1"));
             assert.equal(report.passed, true, text);
             assert.ok(report.checks.every((c) => c.result === "passed"), text);
-            assert.deepEqual(report.leftovers.map((l) => l.replace(/gatehouse-smoke-\w+/, "<user>")), ["workout plan of <user> for 2026-12-01", "workout plan of <user> for 2026-12-04"]);
-            assert.deepEqual(await sql(app.databaseUrl, "SELECT source FROM workout_plans ORDER BY target_date"), [{ source: "rule" }, { source: "llm" }]);
         } finally {
             await app.stop();
         }
     });
 
-    it("on an AWS stack runs only what the deployed version supports and says which checks did not run", async () => {
+    it("fails a stale build, another API and a demo build, each at its own check", async () => {
+        const stale = await frontend({ DEMO_BUILD_ID: "r0" });
+        const otherApi = await frontend({ NEXT_PUBLIC_API_BASE_URL: "https://api.elsewhere.invalid" });
+        const demo = await frontend({ NEXT_PUBLIC_APP_MODE: "demo" });
+        try {
+            assert.deepEqual(failure((await gate(stale.url, frontendSpec("r1"))).report), ['the page is this release\'s build: body does not contain "r1"']);
+            assert.deepEqual(failure((await gate(otherApi.url, frontendSpec("r1"))).report), [`the build calls the stack's API: the page and its scripts do not contain ${JSON.stringify(`"${API}".trim()`)}`]);
+            assert.deepEqual(failure((await gate(demo.url, frontendSpec("r1"))).report), ['the build runs in the stack\'s mode: the page and its scripts do not contain "\\"prod\\".trim()"']);
+        } finally {
+            await Promise.all([stale.stop(), otherApi.stop(), demo.stop()]);
+        }
+    });
+
+    it("/ carries the build id and loads neither the API URL nor the mode; /login the API URL only; /chart both, with both mode literals", async () => {
+        const app = await frontend({ NEXT_PUBLIC_APP_MODE: "demo", DEMO_BUILD_ID: "UnyiB1lx_xeGtanKMV8-7" });
+        try {
+            const withScripts = async (p: string) => {
+                const html = await (await fetch(app.url + p)).text();
+                const sources = [...html.matchAll(/<script\b[^>]*\bsrc="([^"]+)"/g)].map((m) => m[1]);
+                return { html, scripts: (await Promise.all(sources.map(async (s) => (await fetch(app.url + s)).text()))).join("\n") };
+            };
+            const root = await withScripts("/");
+            assert.ok(root.html.includes('\\"b\\":\\"UnyiB1lx_xeGtanKMV8-7\\"'), "the build id in the RSC payload");
+            assert.ok(!(root.html + root.scripts).includes(API) && !(root.html + root.scripts).includes(".trim()"), "neither value on /");
+            const login = await withScripts("/login");
+            assert.ok(login.scripts.includes(`"${API}".trim()`) && !login.scripts.includes('"demo".trim()'));
+            const chart = await withScripts("/chart");
+            assert.ok(chart.scripts.includes(`"${API}".trim()`) && chart.scripts.includes('"demo".trim()'));
+            assert.ok(chart.scripts.includes('"prod"'), "the other mode's literal is there too: only the trimmed one tells builds apart");
+        } finally {
+            await app.stop();
+        }
+    });
+});
+
+describe("contract: checks/routine.smoke.yaml against the routine stand-in", function () {
+    this.timeout(120_000);
+    // The local stack's view (Pulumi.routine-local.yaml): the stand-in answers as develop does, and has /readyz.
+    const LOCAL_ROUTINE = { target: "local", environment: "development", appFeatures: ["readyz", "plan-generation", "auth-resolve"] };
+    const post = async (app: StandIn, path: string, body: unknown) => {
+        const r = await fetch(`${app.url}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+        const text = await r.text();
+        return { status: r.status, type: r.headers.get("content-type"), body: /json/.test(r.headers.get("content-type") ?? "") ? (JSON.parse(text) as any) : text };
+    };
+
+    it("passes on the local stack (with the machine's Redis), resolving a smoke user of its own; the user and plan it cannot delete are listed", async () => {
+        const app = await startStandIn("routine", { REDIS_URL: "redis://127.0.0.1:6379/0" });
+        try {
+            const { report, text } = await gate(app.url, spec("routine", LOCAL_ROUTINE, {}));
+            assert.equal(report.passed, true, text);
+            assert.ok(report.checks.every((c) => c.result === "passed"), text);
+            const [user] = await sql(app.databaseUrl, "SELECT id, kakao_user_id FROM users");
+            assert.match(user.kakao_user_id, /^gatehouse-smoke-\w+$/);
+            const [plan] = await sql(app.databaseUrl, "SELECT user_id, to_char(target_date, 'YYYY-MM-DD') AS date, source, status FROM workout_plans");
+            assert.deepEqual([plan.user_id, plan.source, plan.status], [user.id, "llm", "ACTIVE"], "one plan, of the resolved user, its source normalised");
+            assert.deepEqual(report.leftovers, [`user ${user.kakao_user_id}`, `workout plan of ${user.id} for ${plan.date}`]);
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("on the production stack with main deployed (appFeatures []) runs /healthz only, says why each other check did not run, and needs no smoke user", async () => {
         const app = await startStandIn("routine", {});
         try {
-            const { report, text } = await gate(app.url, spec("routine", { target: "aws", environment: "production" }, {}));
+            const { report, text } = await gate(app.url, spec("routine", { target: "aws", environment: "production", appFeatures: [] }, {}));
             assert.equal(report.passed, true, text);
-            assert.equal(results(report).healthz, "passed");
-            assert.match(text, /health gate passed against .* \(6 check\(s\) not run\):/);
-            assert.match(text, /skip readyz: not run — the deployed app does not support it yet: the deployed version has no \/readyz/);
+            assert.match(text, /^health gate passed against .* — 7 checks: 1 run, 1 passed, 1 skipped, 5 not run:$/m);
+            assert.deepEqual(report.checks.map((c) => [c.name, c.result, c.reason ?? ""]), [
+                ["healthz", "passed", ""],
+                ["readyz", "not run", "the deployed version lacks readyz (appFeatures)"],
+                ["resolve the smoke user", "skipped", "when !production does not hold for this stack"],
+                ...["generate plan (source normalised to llm)", "same user and date conflicts", "empty plan_source is rejected", "empty source is rejected"].map((n) => [n, "not run", "the deployed version lacks plan-generation (appFeatures)"]),
+            ]);
             assert.deepEqual(await sql(app.databaseUrl, "SELECT count(*)::int AS n FROM workout_plans"), [{ n: 0 }], "no plan request was sent");
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("in production with plan generation deployed, plans for the smoke user a person made, given as the stack's secret, and never shows its id", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            // What the spec's comment tells the operator to run once.
+            const [{ id }] = await sql(app.databaseUrl, "INSERT INTO users (id, kakao_user_id, name) VALUES (gen_random_uuid(), 'gatehouse-smoke', 'Gatehouse smoke') RETURNING id");
+            const prod = spec("routine", { target: "aws", environment: "production", appFeatures: ["plan-generation", "auth-resolve"] }, {});
+            const { report, text } = await gate(app.url, prod, { secrets: { ROUTINE_SMOKE_USER_ID: id } });
+            assert.equal(report.passed, true, text);
+            assert.equal(results(report)["resolve the smoke user"], "skipped");
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT count(*)::int AS n FROM users"), [{ n: 1 }], "no user was made");
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT user_id FROM workout_plans"), [{ user_id: id }]);
+            assert.ok(!text.includes(id), text);
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("answers plan generation as the app's develop branch does: 201, 409, 400 with FastAPI's detail, 422 for a user id that is no UUID, 500 for a UUID with no user", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            const { body: user } = await post(app, "/auth/resolve", { kakao_user_id: "contract" });
+            const plan = (body: Record<string, unknown>) => post(app, "/plans/generate", { user_id: user.user_id, ...body });
+            const created = await plan({ target_date: "2026-12-01", plan_source: " Rule " });
+            assert.equal(created.status, 201);
+            assert.deepEqual(Object.keys(created.body).sort(), ["id", "source", "status", "target_date", "user_id"]);
+            assert.deepEqual([created.body.user_id, created.body.target_date, created.body.source, created.body.status], [user.user_id, "2026-12-01", "rule", "ACTIVE"]);
+            assert.match(created.body.id, /^[0-9a-f-]{36}$/);
+            assert.deepEqual(await plan({ target_date: "2026-12-01", source: "llm" }), { status: 409, type: "application/json", body: { detail: "An ACTIVE exercise plan already exists for this user and target_date." } });
+            for (const body of [{ plan_source: "" }, { source: "" }, { source: "maybe" }, { plan_source: "rule_based" }]) {
+                assert.deepEqual(await plan({ target_date: "2026-12-01", ...body }), { status: 400, type: "application/json", body: { detail: "source must be one of [llm, rule]" } }, JSON.stringify(body));
+            }
+            // plan_source wins over source; neither means rule.
+            assert.equal((await plan({ target_date: "2026-12-02", plan_source: "llm", source: "" })).body.source, "llm");
+            assert.equal((await plan({ target_date: "2026-12-03" })).body.source, "rule");
+            const notUuid = await post(app, "/plans/generate", { user_id: "gatehouse-smoke-r1", target_date: "2026-12-04", source: "rule" });
+            assert.equal(notUuid.status, 422);
+            assert.deepEqual([notUuid.body.detail[0].type, notUuid.body.detail[0].loc, notUuid.body.detail[0].input], ["uuid_parsing", ["body", "user_id"], "gatehouse-smoke-r1"]);
+            assert.deepEqual(await post(app, "/plans/generate", { user_id: "00000000-0000-4000-8000-000000000000", target_date: "2026-12-04", source: "rule" }), { status: 500, type: "text/plain; charset=utf-8", body: "Internal Server Error" });
+            assert.equal((await post(app, "/plans/generate", "{not json")).status, 422);
+            assert.deepEqual((await post(app, "/plans/generate", { user_id: user.user_id })).body.detail[0].loc, ["body", "target_date"]);
+            assert.deepEqual(await post(app, "/no/such/path", {}), { status: 404, type: "application/json", body: { detail: "Not Found" } });
+        } finally {
+            await app.stop();
+        }
+    });
+
+    it("resolves a user per Kakao id as develop's /auth/resolve does: the same id the same user, a blank one 400", async () => {
+        const app = await startStandIn("routine", {});
+        try {
+            const first = await post(app, "/auth/resolve", { kakao_user_id: " k-1 ", name: "Jane" });
+            assert.equal(first.status, 200);
+            assert.deepEqual([first.body.kakao_user_id, first.body.name], ["k-1", "Jane"]);
+            assert.match(first.body.user_id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+            assert.deepEqual((await post(app, "/auth/resolve", { kakao_user_id: "k-1", name: "Other" })).body, first.body, "idempotent per kakao_user_id");
+            assert.equal((await post(app, "/auth/resolve", { kakao_user_id: "k-2" })).body.name, "Kakao User");
+            assert.deepEqual(await post(app, "/auth/resolve", { kakao_user_id: "  " }), { status: 400, type: "application/json", body: { detail: "kakao_user_id is required" } });
+            assert.equal((await post(app, "/auth/resolve", {})).status, 422);
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT kakao_user_id FROM users ORDER BY kakao_user_id"), [{ kakao_user_id: "k-1" }, { kakao_user_id: "k-2" }]);
         } finally {
             await app.stop();
         }
@@ -207,41 +362,6 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
         }
     });
 
-    it("answers plan generation as the checklist says: 201, 409, 400 for empty sources, 422 for a body it cannot read", async () => {
-        const app = await startStandIn("routine", {});
-        try {
-            const post = async (body: unknown) => {
-                const r = await fetch(`${app.url}/plans/generate`, { method: "POST", headers: { "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
-                return { status: r.status, body: (await r.json()) as any };
-            };
-            const created = await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "Rule_Based" });
-            assert.equal(created.status, 201);
-            assert.equal(created.body.source, "rule");
-            assert.deepEqual((await post({ user_id: "u1", target_date: "2026-12-01", source: "llm" })).body.code, "conflict");
-            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-02", plan_source: "" }), { status: 400, body: { code: "validation", message: "plan_source must not be empty" } });
-            assert.equal((await post({ user_id: "u1", target_date: "2026-12-02", source: "maybe" })).status, 400);
-            assert.equal((await post({ target_date: "2026-12-02", source: "rule" })).status, 422);
-            assert.equal((await post("{not json")).status, 422);
-        } finally {
-            await app.stop();
-        }
-    });
-
-    it("refuses an empty source beside a valid plan_source, and two sources that disagree", async () => {
-        const app = await startStandIn("routine", {});
-        try {
-            const post = async (body: unknown) => {
-                const r = await fetch(`${app.url}/plans/generate`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-                return { status: r.status, body: (await r.json()) as any };
-            };
-            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "" }), { status: 400, body: { code: "validation", message: "source must not be empty" } });
-            assert.deepEqual(await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "llm" }), { status: 400, body: { code: "validation", message: "plan_source (rule) and source (llm) disagree" } });
-            assert.equal((await post({ user_id: "u1", target_date: "2026-12-01", plan_source: "rule", source: "fallback" })).body.source, "rule");
-        } finally {
-            await app.stop();
-        }
-    });
-
     it("stores a webhook event once per (provider, event_id) and per (provider, idempotency_key); a repeat answers 200 duplicate", async () => {
         const app = await startStandIn("routine", {});
         try {
@@ -265,6 +385,9 @@ describe("contract: checks/routine.smoke.yaml against the routine stand-in", fun
                 { provider: "other", event_id: "e3", idempotency_key: "k1", schema_version: 1, signature_state: "unverified", retry_count: 0 },
             ]);
             assert.match(app.output(), /webhook kakao event e1 \(key k1\): repeated delivery of \d+, not stored again/);
+            // As in the app: (provider, event_id) unique through an index, (provider, idempotency_key) through a constraint.
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT indexname FROM pg_indexes WHERE tablename = 'webhook_events' AND indexdef LIKE 'CREATE UNIQUE INDEX % (provider, event_id)'"), [{ indexname: "ix_webhook_events_provider_event_id" }]);
+            assert.deepEqual(await sql(app.databaseUrl, "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'webhook_events'::regclass AND contype = 'u'"), [{ def: "UNIQUE (provider, idempotency_key)" }]);
         } finally {
             await app.stop();
         }

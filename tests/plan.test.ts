@@ -94,6 +94,9 @@ describe("migration lint (libpg-query) and the release plan", () => {
         assert.match(plan, /POST \/api\/v1\/ai\/one-shot -> 403  \(ai one-shot refused by the allowlist\)  \[once\]\n/);
         assert.match(plan, /POST \/api\/v1\/auth\/register -> 200  \(register a smoke user \(not in production\)\)  \[once; skipped here: when !production; creates user \$\{email\}\]/);
         assert.match(plan, /GET \/api\/v1\/market\/klines\?symbol=BTCUSDT&interval=1d&limit=5 -> 200  \(market klines\)  \[external\]/);
+        // The real app's pack defect, declared in the stack: listed with its reason, and on its check.
+        assert.match(plan, /\nKNOWN APP DEFECTS \(gateKnownDefects, .*\):\n  generate pack -> 500 PACK_SAVE_FAILED\n    reason: kifu's pack service stores a nil normalization_warnings in a NOT NULL column \(internal\/services\/summary_pack_service\.go\) unless the pack has a warning\n/);
+        assert.match(plan, /POST \/api\/v1\/packs\/generate -> 200  \(generate pack\)  \[once; known defect declared: 500 PACK_SAVE_FAILED; creates summary pack \$\{pack_id\}\]/);
         assert.match(plan, /Steps, in order:\n  1\. RDS snapshot \(kept\)\n  2\. migration 020_guided_review\.sql\n  3\. migration 021_ai_allowlist\.sql\n  4\. migration 022_create_runs_and_summary_packs\.sql\n  5\. migration 023_streak_badges\.sql\n  6\. schema verification\n  7\. backend blue slot\n  8\. backend health gate\n  9\. backend promotion/);
         assert.match(run.outputs.releaseGraph, /^graph TD\n  s1\["RDS snapshot \(kept\)"\]/);
         assert.match(run.outputs.releaseGraph, /  s5 --> s6/);

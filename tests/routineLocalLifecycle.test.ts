@@ -55,7 +55,7 @@ describe("the routine local stack across releases: API slots, worker, command-mo
     const applied = async () => (await sql(life.db.url, "SELECT name FROM pgmigrations ORDER BY id")).map((r) => r.name);
     /** A new user, and the day's notification the worker writes for it (the worker is working). */
     const workerServesNewUser = async (kakaoId: string) => {
-        const [user] = await sql(life.db.url, "INSERT INTO users (kakao_id) VALUES ($1) RETURNING id", [kakaoId]);
+        const [user] = await sql(life.db.url, "INSERT INTO users (kakao_user_id, name) VALUES ($1, $1) RETURNING id", [kakaoId]);
         const deadline = Date.now() + 30_000;
         while (Date.now() < deadline) {
             const rows = await sql(life.db.url, "SELECT idempotency_key FROM notifications WHERE user_id = $1", [user.id]);
@@ -77,7 +77,7 @@ describe("the routine local stack across releases: API slots, worker, command-mo
         assert.equal(workerRecord(stateDir)?.release, "r1");
         const keys = await workerServesNewUser("kakao-1");
         assert.equal(keys.length, 1);
-        assert.match(keys[0], /^daily:\d+:\d{4}-\d{2}-\d{2}$/);
+        assert.match(keys[0], /^daily:[0-9a-f-]{36}:\d{4}-\d{2}-\d{2}$/);
         life.users = new ClientLoop([`${api()}/healthz`]);
     });
 

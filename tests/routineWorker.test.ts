@@ -73,7 +73,8 @@ describe("routine worker: scheduled notifications through Redis, written once", 
             execFile(process.execPath, [BUNDLE, "worker-check"], { env: { ...env, GATEHOUSE_RELEASE: release } }, (err, stdout) => resolve({ code: err ? Number(err.code) : 0, line: stdout.trim() }));
         });
     const addUsers = async (from: number, to: number) => {
-        await sql(databaseUrl, "INSERT INTO users (id, kakao_id) SELECT i, 'kakao-' || i FROM generate_series($1::int, $2::int) AS i", [from, to]);
+        // Users are keyed by UUID; user i gets one that ends in i, so the notifications can be matched to it.
+        await sql(databaseUrl, "INSERT INTO users (id, kakao_user_id, name) SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'kakao-' || i, 'user ' || i FROM generate_series($1::int, $2::int) AS i", [from, to]);
     };
     const notifications = async () => (await sql(databaseUrl, "SELECT count(*)::int AS n FROM notifications"))[0].n as number;
     const until = async (what: string, condition: () => Promise<boolean>, detail = () => workers.map((w) => w.output()).join("\n---\n")) => {
@@ -86,9 +87,10 @@ describe("routine worker: scheduled notifications through Redis, written once", 
     const count = (text: string, pattern: RegExp) => [...text.matchAll(pattern)].reduce((n, m) => n + (m[1] === undefined ? 1 : Number(m[1])), 0);
     /** Each user has exactly one notification, for today (UTC), keyed daily:<user>:<date>. */
     const assertOnePerUserAndDay = async (users: number) => {
-        const rows = await sql(databaseUrl, "SELECT user_id::int AS user_id, count(*)::int AS n, min(idempotency_key) AS key FROM notifications GROUP BY user_id ORDER BY user_id");
+        const rows = await sql(databaseUrl, "SELECT user_id::text AS user_id, count(*)::int AS n, min(idempotency_key) AS key FROM notifications GROUP BY user_id ORDER BY user_id");
         const today = new Date().toISOString().slice(0, 10);
-        assert.deepEqual(rows, Array.from({ length: users }, (_, i) => ({ user_id: i + 1, n: 1, key: `daily:${i + 1}:${today}` })));
+        const id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+        assert.deepEqual(rows, Array.from({ length: users }, (_, i) => ({ user_id: id(i + 1), n: 1, key: `daily:${id(i + 1)}:${today}` })));
     };
     /** Jobs on the queue or taken and not done. */
     const waiting = async () => {
@@ -113,7 +115,7 @@ describe("routine worker: scheduled notifications through Redis, written once", 
         await assertOnePerUserAndDay(50);
         const logs = old.output() + next.output();
         assert.equal(count(logs, /scheduler: (\d+) daily notification job\(s\)/g), 50, `each (user, day) enqueued once by the two schedulers:\n${logs}`);
-        assert.equal(count(logs, /: daily:\d+:\S+ written/g), 50, logs);
+        assert.equal(count(logs, /: daily:[0-9a-f-]{36}:\S+ written/g), 50, logs);
         assert.equal(count(logs, /already written/g), 0, `no job was delivered twice:\n${logs}`);
         assert.match(old.output(), /routine worker r1:\d+:\w+ stopped/);
     });

@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Slot } from "../config";
-import { GateSpec } from "../release/gate";
+import type { GateSpec } from "../release/gateSchema";
 import { HealthGate } from "../release/healthGate";
 import { slotAlarms } from "./monitoring";
 import { appTaskDefinition, executionRole } from "./taskDefinition";

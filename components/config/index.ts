@@ -49,6 +49,8 @@ export function readConfig(): GatehouseConfig {
     if (problems.length > 0) throw new ConfigError(stack, problems);
     // A deliberate break of a production rule is never silent: every preview and update says so.
     for (const o of settings.productionOverrides) pulumi.log.warn(`production rule overridden: ${o.rule} (${o.where}); reason: ${o.reason}`);
+    // So is a declared app defect the gate will not fail on.
+    for (const d of settings.knownDefects) pulumi.log.warn(`known app defect declared (gateKnownDefects): "${d.check}" answering ${d.status} with ${d.contains} does not fail the gate; reason: ${d.reason}`);
 
     const config = new pulumi.Config(project.name);
     const secrets = Object.fromEntries(settings.secretNames.map((name) => [name, config.requireSecret(name)]));

@@ -97,6 +97,9 @@ export const configSchema = z.object({
     gateSpec: z.string(),
     frontendGateSpec: z.string(),
     frontendBuildId: z.string().regex(/^[A-Za-z0-9_.-]*$/, { error: "must be a build id (letters, digits, _ . -)" }),
+    // Each entry's form and check name are checked against the stack's gate specs in validate.ts.
+    gateKnownDefects: z.array(z.string()),
+    appFeatures: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: "must be a feature name (lower-case letters, digits, -), e.g. plan-generation" })),
     snapshotKeep: z.number().int().min(1),
 
     localDatabaseUrl: z.union([z.literal(""), z.string().regex(/^postgres(ql)?:\/\//, { error: "must be a postgres:// URL" })]),

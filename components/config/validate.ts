@@ -1,6 +1,9 @@
 import * as path from "path";
-import { GateSpec } from "../release/gate";
-import { bindGateSpec, readGateSpec } from "../release/gateSpec";
+import { bindGateSpec } from "../release/gateBinding";
+import { KnownDefect, parseKnownDefects } from "../release/gateDefects";
+import { checkAppFeatures, checkKnownDefects } from "./gateConfig";
+import type { GateSpec } from "../release/gateSchema";
+import { readGateSpec } from "../release/gateSpec";
 import { MigrationFile, readMigrationDir } from "../release/migrationFiles";
 import { readExpectations } from "../release/verify";
 import { ConfigProblem, FixCommands } from "./problems";
@@ -55,6 +58,8 @@ export interface Settings {
     secretNames: string[];
     /** Production rules this stack breaks on purpose (productionOverrides): logged, and listed by the plan. */
     productionOverrides: ProductionOverride[];
+    /** The app's acknowledged defects the gates report instead of failing on (gateKnownDefects): listed by the plan. */
+    knownDefects: KnownDefect[];
     releaseSteps: ReleaseSettings;
     local: LocalSettings;
     aws: AwsSettings;
@@ -211,6 +216,7 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
             checklistGaps: cfg.checklistGaps,
             secretNames,
             productionOverrides,
+            knownDefects: parseKnownDefects(cfg.gateKnownDefects),
             releaseSteps,
             aws: {
                 liveSlot: cfg.liveSlot,
@@ -324,6 +330,9 @@ function bindGateToStack(input: ConfigInput, cfg: PlainConfig, services: Service
     steps.frontendGate = frontendBound.spec;
     if (frontend.enabled) for (const problem of frontendBound.problems) problems.push({ key: "frontendGateSpec", problem: `${cfg.frontendGateSpec}: ${problem}`, fix: `edit ${cfg.frontendGateSpec}` });
     checkSecretValues(input, frontend.enabled ? [...new Set([...bound.secrets, ...frontendBound.secrets])] : bound.secrets, fix, problems);
+    const specs = frontend.enabled ? [{ file: cfg.gateSpec, spec: steps.gate }, { file: cfg.frontendGateSpec, spec: steps.frontendGate }] : [{ file: cfg.gateSpec, spec: steps.gate }];
+    checkAppFeatures(cfg, specs, fix, problems);
+    checkKnownDefects(cfg, specs, fix, problems);
     return [...new Set([...bound.allSecrets, ...frontendBound.allSecrets])];
 }
 

@@ -1,5 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { GateSpec, formatGateReport, gateSecretKeys, runGate } from "./gate";
+import { runGate } from "./gate";
+import { formatGateReport } from "./gateReport";
+import type { GateSpec } from "./gateSchema";
+import { gateSecretKeys } from "./gateVars";
 
 export interface HealthGateArgs {
     /** Where the new version answers before it takes traffic. */

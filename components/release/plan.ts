@@ -2,7 +2,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { GatehouseConfig } from "../config";
 import { checklistGapLines } from "./checklistGaps";
-import { describeGateChecks } from "./gateSpec";
+import { describeGateChecks } from "./gateBinding";
+import { describeDefect } from "./gateDefects";
 import { commandMigrationLines } from "./revision";
 import { describeExpectations, readExpectations } from "./verify";
 import { LintFinding, blockingFindings, lintMigrations } from "./lint";
@@ -86,6 +87,10 @@ export async function planRelease(config: GatehouseConfig, databaseUrl?: string,
     if (config.productionOverrides.length > 0) {
         lines.push("", "PRODUCTION RULES OVERRIDDEN (productionOverrides, deliberate, for an incident):");
         for (const o of config.productionOverrides) lines.push(`  ${o.rule} (${o.where})`, `    reason: ${o.reason}`);
+    }
+    if (config.knownDefects.length > 0) {
+        lines.push("", "KNOWN APP DEFECTS (gateKnownDefects, declared: the gate reports each instead of failing on it; any other failure of the check still fails it):");
+        for (const d of config.knownDefects) lines.push(`  ${d.check} -> ${describeDefect(d)}`, `    reason: ${d.reason}`);
     }
     lines.push("", "Images:");
     if (config.target === "aws") {

@@ -1,12 +1,14 @@
--- The checklist's target, which the deployed app does not implement yet:
--- generated workout plans, one per user and date (a second request for the
--- same pair answers 409), each with its normalised source (rule or llm).
--- user_id is the caller's id as sent; the stand-in keeps no user accounts.
+-- Generated workout plans, as the app's develop branch makes them (main does
+-- not generate plans yet): one ACTIVE plan per user and date (a second
+-- request for the pair answers 409), each with its normalised source (rule or
+-- llm). user_id references users, as the app's plans do (ON DELETE RESTRICT):
+-- a UUID with no user row fails the insert.
 CREATE TABLE workout_plans (
-    id          bigserial PRIMARY KEY,
-    user_id     text        NOT NULL,
+    id          uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid        NOT NULL REFERENCES users (id) ON DELETE RESTRICT,
     target_date date        NOT NULL,
     source      text        NOT NULL CHECK (source IN ('rule', 'llm')),
+    status      text        NOT NULL DEFAULT 'ACTIVE',
     items       jsonb       NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT uq_workout_plans_user_date UNIQUE (user_id, target_date)

@@ -1,12 +1,14 @@
--- Generated workout plans, one per user and date (the checklist's target,
--- which the deployed app does not implement yet). See 001 for this directory.
+-- Generated workout plans, one ACTIVE plan per user and date, each of an
+-- existing user (as the app's develop branch makes them; main does not
+-- generate plans yet). See 001 for this directory.
 
 -- Up Migration
 CREATE TABLE workout_plans (
-    id          bigserial PRIMARY KEY,
-    user_id     text        NOT NULL,
+    id          uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid        NOT NULL REFERENCES users (id) ON DELETE RESTRICT,
     target_date date        NOT NULL,
     source      text        NOT NULL CHECK (source IN ('rule', 'llm')),
+    status      text        NOT NULL DEFAULT 'ACTIVE',
     items       jsonb       NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT uq_workout_plans_user_date UNIQUE (user_id, target_date)

@@ -30,14 +30,16 @@ restart_in_place() {
 # wait_for <url>: until it answers 2xx, polled once a second as a hand-written loop does.
 wait_for() { until curl -sf -o /dev/null "$1"; do sleep 1; done; }
 
-# routine_plan_calls <base-url> <user>: the plan-generation calls of checks/routine.smoke.yaml, call by call
-# (201, the same user and date 409, an empty plan_source or source 400, source normalised to llm).
+# routine_plan_calls <base-url> <kakao id>: the calls of checks/routine.smoke.yaml after /readyz, call by call:
+# the smoke user resolved, then 201 (source normalised to llm), the same user and date 409, an empty
+# plan_source or source 400, with FastAPI's {"detail": ...} bodies.
 routine_plan_calls() {
-  local base="$1" user="$2"
+  local base="$1" kakao="$2" user
   plan() { call "$1" -X POST "$base/plans/generate" -H 'Content-Type: application/json' -d "$2"; }
-  plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"source":"rule"'
-  plan 409 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q '"code":"conflict"'
-  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-02\",\"plan_source\":\"\"}" | grep -q '"code":"validation"'
-  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-03\",\"source\":\"\"}" | grep -q '"code":"validation"'
-  plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-04\",\"source\":\" LLM \"}" | grep -q '"source":"llm"'
+  user=$(call 200 -X POST "$base/auth/resolve" -H 'Content-Type: application/json' -d "{\"kakao_user_id\":\"$kakao\",\"name\":\"smoke\"}" | field user_id)
+  test -n "$user"
+  plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"source\":\" LLM \"}" | grep -q '"source":"llm"'
+  plan 409 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q 'already exists for this user and target_date'
+  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-02\",\"plan_source\":\"\"}" | grep -q 'source must be one of \[llm, rule\]'
+  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-03\",\"source\":\"\"}" | grep -q 'source must be one of \[llm, rule\]'
 }

@@ -34,7 +34,8 @@ test "$(q "SELECT string_agg(name, ' ' ORDER BY id) FROM pgmigrations;")" = "$(l
 # Checklist 2.6 and GOD-33 steps 3 to 5, query by query; step 4 between them, as listed.
 test "$(q "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) WHERE c.conrelid = 'public.users'::regclass AND c.contype = 'p';")" = id
 test "$(q "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.notifications'::regclass AND contype = 'u' AND pg_get_constraintdef(oid) = 'UNIQUE (idempotency_key)';")" = 1
-test "$(q "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.webhook_events'::regclass AND contype = 'u' AND pg_get_constraintdef(oid) IN ('UNIQUE (provider, event_id)', 'UNIQUE (provider, idempotency_key)');")" = 2
+test "$(q "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.webhook_events'::regclass AND contype = 'u' AND pg_get_constraintdef(oid) = 'UNIQUE (provider, idempotency_key)';")" = 1
+test "$(q "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'webhook_events' AND indexdef LIKE 'CREATE UNIQUE INDEX % (provider, event_id)';")" = 1
 test "$(q "SELECT count(DISTINCT tablename) FROM pg_indexes WHERE schemaname = 'public' AND tablename IN ('exercise_set_states', 'notifications', 'webhook_events');")" = 3
 if [ "$pending" = 1 ]; then migrate down; migrate up; fi
 test "$(q "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'notifications' AND column_name IN ('reason_code', 'provider_response_code', 'failure_reason', 'last_error_at');")" = 4

@@ -22,13 +22,14 @@ export interface StandIn {
  * local target) as a process on a free port, with a fresh database its
  * migrations were applied to. Resolves once it listens.
  */
-export async function startStandIn(app: "kifu" | "routine", env: Record<string, string> = {}, options: { databaseUrl?: string } = {}): Promise<StandIn> {
+export async function startStandIn(app: "kifu" | "routine" | "frontend", env: Record<string, string> = {}, options: { databaseUrl?: string } = {}): Promise<StandIn> {
     ensureCliBuild();
-    const db = options.databaseUrl ? undefined : await freshDatabase(`standin_${app}`);
-    const databaseUrl = options.databaseUrl ?? db!.url;
+    // The frontend stand-in keeps no data.
+    const db = options.databaseUrl || app === "frontend" ? undefined : await freshDatabase(`standin_${app}`);
+    const databaseUrl = options.databaseUrl ?? db?.url ?? "";
     if (db) await migrateUp({ databaseUrl, dir: app === "kifu" ? SHIPPED_MIGRATIONS : ROUTINE_MIGRATIONS });
     const port = await freePort();
-    const script = path.join(REPO_ROOT, ".gatehouse", "build", app === "kifu" ? "demo-server.js" : "demo-routine.js");
+    const script = path.join(REPO_ROOT, ".gatehouse", "build", { kifu: "demo-server.js", routine: "demo-routine.js", frontend: "demo-frontend.js" }[app]);
     const child = spawn(process.execPath, [script], {
         cwd: REPO_ROOT,
         env: { PATH: process.env.PATH ?? "", DATABASE_URL: databaseUrl, PORT: String(port), ...(app === "kifu" ? { JWT_SECRET: "contract-test-secret" } : {}), ...env },
@@ -39,7 +40,7 @@ export async function startStandIn(app: "kifu" | "routine", env: Record<string, 
     child.stderr!.on("data", (d) => (output += d));
     await new Promise<void>((resolve, reject) => {
         child.on("exit", (code) => reject(new Error(`the ${app} stand-in exited (${code}):\n${output}`)));
-        child.stdout!.on("data", () => output.includes("listening on") && resolve());
+        child.stdout!.on("data", () => /listening on|on http:/.test(output) && resolve());
     });
     child.removeAllListeners("exit");
     return {
