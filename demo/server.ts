@@ -7,7 +7,7 @@
 // tests/contract.test.ts pins the two together. Not the real backend: no
 // exchange, no AI provider, tokens are HMAC-signed user ids.
 //
-// Env: DATABASE_URL, JWT_SECRET, PORT (8181), GATEHOUSE_RELEASE (answered by
+// Env: DATABASE_URL, JWT_SECRET, KIFU_ENC_KEY, PORT (8181), GATEHOUSE_RELEASE (answered by
 // GET /health so tests see which version answered), APP_ENV and
 // AI_REQUIRE_ALLOWLIST (the allowlist rule below).
 import * as crypto from "crypto";
@@ -22,6 +22,7 @@ const env = (name: string, fallback?: string): string => {
 
 const port = Number(env("PORT", "8181"));
 const jwtSecret = env("JWT_SECRET");
+requireEncryptionKey();
 const release = env("GATEHOUSE_RELEASE", "dev");
 // The app's rule: enforced when AI_REQUIRE_ALLOWLIST=true, or when it is unset in production.
 const requireAllowlist = process.env.AI_REQUIRE_ALLOWLIST === undefined ? process.env.APP_ENV === "production" : process.env.AI_REQUIRE_ALLOWLIST === "true";
@@ -34,6 +35,22 @@ const KLINE_INTERVALS: Record<string, number> = { "1m": 60, "15m": 900, "1h": 36
 // The demo schema's trades.exchange allows these two venues.
 const VENUES = ["binance", "upbit"];
 const RANGES = ["7d", "30d", "all"];
+
+/**
+ * As the real backend at start (internal/infrastructure/crypto/aes.go, LoadKeyFromEnv, with Go's
+ * base64.StdEncoding): KIFU_ENC_KEY must be standard padded base64 of exactly 32 bytes, or the
+ * process exits 1 before it listens. A stack that generates the key in another form fails here
+ * as it would with the real app.
+ */
+function requireEncryptionKey(): void {
+    const key = process.env.KIFU_ENC_KEY;
+    const decoded = key && /^[A-Za-z0-9+/]*={0,2}$/.test(key) ? Buffer.from(key, "base64") : undefined;
+    const problem = !key ? "encryption key not set" : !decoded || decoded.toString("base64") !== key ? "illegal base64 data" : decoded.length !== 32 ? "encryption key must be 32 bytes after base64 decoding" : undefined;
+    if (problem) {
+        console.error(`KIFU_ENC_KEY environment variable is required: ${problem}`);
+        process.exit(1);
+    }
+}
 
 type Json = Record<string, unknown> | unknown[];
 class HttpError extends Error {

@@ -30,7 +30,7 @@ const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
 // Pulumi.routine-local.yaml, so both sides start the same apps the same way.
 const KIFU_APP = ["node", ".gatehouse/build/demo-server.js"];
 const KIFU_FRONTEND = ["node", ".gatehouse/build/demo-frontend.js"];
-const KIFU_ENV = { APP_ENV: "development", AI_REQUIRE_ALLOWLIST: "true", AI_SERVICE_MONTHLY_CAP: "100", AI_RATE_LIMIT_RPM: "30", AI_RATE_LIMIT_BURST: "10", JWT_SECRET: "bench" };
+const KIFU_ENV = { APP_ENV: "development", AI_REQUIRE_ALLOWLIST: "true", AI_SERVICE_MONTHLY_CAP: "100", AI_RATE_LIMIT_RPM: "30", AI_RATE_LIMIT_BURST: "10", JWT_SECRET: "bench", KIFU_ENC_KEY: Buffer.alloc(32, 7).toString("base64") };
 const ROUTINE_APP = ["node", ".gatehouse/build/demo-routine.js"];
 // Issue 8's goals. "Gatehouse takes at most 0.8× the script's time" is G/S ≤ 0.8, ratio ≥ 1.25;
 // read in this file's convention (as "today 0.55–0.62×" is) it is ratio ≥ 0.8: both are reported.

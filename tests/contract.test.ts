@@ -54,6 +54,16 @@ describe("contract: checks/kifu.smoke.yaml against the kifu stand-in", function 
         assert.deepEqual(await sql(app.databaseUrl, "SELECT count(*)::int AS n FROM trades"), [{ n: 2 }], "the multipart CSV was imported");
     });
 
+    it("refuses to start, as the real backend does, without KIFU_ENC_KEY as standard base64 of exactly 32 bytes", async () => {
+        const raw = Buffer.alloc(32, 0xfb);
+        for (const [key, says] of [
+            [raw.toString("base64url"), "illegal base64 data"],
+            [Buffer.alloc(16).toString("base64"), "encryption key must be 32 bytes after base64 decoding"],
+        ]) {
+            await assert.rejects(startStandIn("kifu", { KIFU_ENC_KEY: key }), new RegExp(`exited \\(1\\):\nKIFU_ENC_KEY environment variable is required: ${says}`));
+        }
+    });
+
     it("answers errors as {code, message} and refuses private paths without a token", async () => {
         const answer = async (p: string, init: RequestInit = {}) => {
             const r = await fetch(app.url + p, init);

@@ -28,7 +28,7 @@ describe("the local stack's ports, taken by someone else", function () {
             const result = spawnSync("node", [".gatehouse/build/local-app.js", "deploy", "--state-dir", stateDir, "--port", String(edge), "--release", "r1", "--", "node", ".gatehouse/build/demo-server.js"], {
                 cwd: REPO_ROOT,
                 encoding: "utf8",
-                env: { ...process.env, DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres", JWT_SECRET: "x" },
+                env: { ...process.env, DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres", JWT_SECRET: "x", KIFU_ENC_KEY: Buffer.alloc(32).toString("base64") },
             });
             assert.equal(result.status, 1, result.stdout + result.stderr);
             assert.match(result.stderr, new RegExp(`^local-app: port ${edge + 1} is in use by another process; stop it or set localAppPort \\(the slots use localAppPort\\+1 and \\+2\\)`));

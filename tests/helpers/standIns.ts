@@ -32,7 +32,7 @@ export async function startStandIn(app: "kifu" | "routine" | "frontend", env: Re
     const script = path.join(REPO_ROOT, ".gatehouse", "build", { kifu: "demo-server.js", routine: "demo-routine.js", frontend: "demo-frontend.js" }[app]);
     const child = spawn(process.execPath, [script], {
         cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH ?? "", DATABASE_URL: databaseUrl, PORT: String(port), ...(app === "kifu" ? { JWT_SECRET: "contract-test-secret" } : {}), ...env },
+        env: { PATH: process.env.PATH ?? "", DATABASE_URL: databaseUrl, PORT: String(port), ...(app === "kifu" ? { JWT_SECRET: "contract-test-secret", KIFU_ENC_KEY: Buffer.alloc(32, 7).toString("base64") } : {}), ...env },
         stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -41,6 +41,9 @@ export async function startStandIn(app: "kifu" | "routine" | "frontend", env: Re
     await new Promise<void>((resolve, reject) => {
         child.on("exit", (code) => reject(new Error(`the ${app} stand-in exited (${code}):\n${output}`)));
         child.stdout!.on("data", () => /listening on|on http:/.test(output) && resolve());
+    }).catch(async (err) => {
+        await db?.drop();
+        throw err;
     });
     child.removeAllListeners("exit");
     return {
