@@ -100,7 +100,7 @@ describe("AWS platform (mocks over the real prod stack files)", () => {
         const frontend = containers(prod.get("aws:ecs/taskDefinition:TaskDefinition", "kifu-frontend-blue"))[0];
         assert.deepEqual(frontend.environment, [
             { name: "GATEHOUSE_SLOT", value: "blue" },
-            { name: "NEXT_PUBLIC_API_BASE_URL", value: "https://kifu.example.com" },
+            { name: "NEXT_PUBLIC_API_BASE_URL", value: "https://kifu.example.com/api" },
             { name: "NEXT_PUBLIC_APP_MODE", value: "prod" },
         ]);
         assert.deepEqual(frontend.secrets, []);

@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import { GatehouseConfig, appDatabaseUrl } from "../config";
+import { GatehouseConfig, appDatabaseUrl, frontendApiEnv } from "../config";
 import { BlueGreenService } from "./blueGreenService";
 import { Cache } from "./cache";
 import { Database } from "./database";
@@ -180,7 +180,7 @@ export class AwsPlatform extends pulumi.ComponentResource {
 
         if (frontend.enabled) {
             // Derived: the frontend calls the backend at the app's public URL.
-            const frontendDerived: Record<string, pulumi.Input<string>> = config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.url } : {};
+            const frontendDerived = frontendApiEnv(config, this.url);
             const frontendEnvironment = { ...frontend.env, ...frontendDerived };
             const frontendService = new BlueGreenService(
                 `${name}-frontend`,

@@ -68,3 +68,13 @@ export function readConfig(): GatehouseConfig {
 export function appDatabaseUrl(config: Pick<Settings, "databaseUrlScheme">, url: pulumi.Input<string>): pulumi.Output<string> {
     return pulumi.output(url).apply((u) => databaseUrlForApp(u, config.databaseUrlScheme));
 }
+
+/**
+ * The env the frontend gets for the backend it calls: apiBaseUrlEnv set to the
+ * backend's public URL with apiBaseUrlPath (kifu's client wants .../api), or
+ * nothing where the stack names no such env. One place for the local edge's
+ * URL and the load balancer's, for the slots and for the gate that compares it.
+ */
+export function frontendApiEnv(config: Pick<Settings, "apiBaseUrlEnv" | "apiBaseUrlPath">, backendPublicUrl: pulumi.Input<string>): Record<string, pulumi.Input<string>> {
+    return config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: pulumi.interpolate`${backendPublicUrl}${config.apiBaseUrlPath}` } : {};
+}

@@ -47,6 +47,7 @@ export const configSchema = z.object({
     frontendSecrets: envNames,
     frontendRequiredEnv: envNames,
     apiBaseUrlEnv: optionalEnvName,
+    apiBaseUrlPath: z.union([z.literal(""), z.string().regex(/^\/[A-Za-z0-9._~\/-]*[^/]$/, { error: "must be a path such as /api (starting with /, not ending with /)" })]),
 
     databaseUrlEnv: envName,
     // SQLAlchemy names the dialect "postgresql" (its "postgres" alias is gone since 1.4), optionally with a driver.

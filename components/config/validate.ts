@@ -45,6 +45,8 @@ export interface Settings {
     databaseUrlScheme: string;
     redis: { enabled: boolean; urlEnv: string };
     apiBaseUrlEnv: string;
+    /** Appended to the backend's public URL in apiBaseUrlEnv (kifu: /api). */
+    apiBaseUrlPath: string;
     guardrails: {
         llmEnabled: boolean;
         ruleFallbackForced: boolean;
@@ -207,6 +209,7 @@ export function validateConfig(input: ConfigInput): { settings: Settings; proble
             databaseUrlScheme: cfg.databaseUrlScheme,
             redis: { enabled: cfg.redisEnabled, urlEnv: cfg.redisUrlEnv },
             apiBaseUrlEnv: cfg.apiBaseUrlEnv,
+            apiBaseUrlPath: cfg.apiBaseUrlPath,
             guardrails: {
                 llmEnabled: cfg.llmEnabled,
                 ruleFallbackForced: cfg.ruleFallbackForced,

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { GatehouseConfig, appDatabaseUrl } from "../config";
+import { GatehouseConfig, appDatabaseUrl, frontendApiEnv } from "../config";
 import { HealthGate, withDerivedEnv } from "../release/healthGate";
 import { ReleasePipeline, gatehouseCli, lastLine } from "../release/pipeline";
 import { promotedBefore } from "./edge";
@@ -147,7 +147,7 @@ export class LocalTarget extends pulumi.ComponentResource {
     /** The frontend's env: it calls the backend at the backend's public local URL (its edge), as on AWS at the load balancer. */
     private frontendEnvironment(config: GatehouseConfig): Record<string, pulumi.Input<string>> {
         const frontend = config.services.frontend;
-        const environment: Record<string, pulumi.Input<string>> = { ...frontend.env, ...(config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}) };
+        const environment: Record<string, pulumi.Input<string>> = { ...frontend.env, ...frontendApiEnv(config, this.appUrl) };
         for (const secret of frontend.secretEnv) environment[secret] = config.secrets[secret];
         return { ...environment, ...this.generation };
     }
@@ -200,7 +200,7 @@ export class LocalTarget extends pulumi.ComponentResource {
                     `${name}-frontend-gate`,
                     {
                         baseUrl: this.candidateUrl(this.frontendDeploy),
-                        spec: withDerivedEnv(config.releaseSteps.frontendGate, config.apiBaseUrlEnv ? { [config.apiBaseUrlEnv]: this.appUrl } : {}),
+                        spec: withDerivedEnv(config.releaseSteps.frontendGate, frontendApiEnv(config, this.appUrl)),
                         release: config.release,
                         skipBecause: this.frontendDeploy.stdout.apply(promotedBefore),
                         liveUrl: this.host.reachableUrl(`${this.frontendUrl}${services.frontend.healthPath}`),

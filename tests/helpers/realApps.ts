@@ -53,7 +53,9 @@ export function inRoutineRoot(root: string, checkout: string, inner: string): st
     fs.mkdirSync(mount, { recursive: true });
     const mounted = `mountpoint -q ${shellQuote(mount)} || mount --bind ${shellQuote(checkout)} ${shellQuote(mount)}`;
     // The app's image sets PYTHONDONTWRITEBYTECODE; without it python writes __pycache__ into the checkout.
-    return `${mounted} && exec chroot ${shellQuote(root)} /usr/bin/env PYTHONDONTWRITEBYTECODE=1 /bin/sh -c ${shellQuote(`cd /srv/${path.basename(checkout)} && ${inner}`)}`;
+    // One simple command (sh -c '...'), as a start command is run with `exec` in front of it.
+    const compound = `${mounted} && exec chroot ${shellQuote(root)} /usr/bin/env PYTHONDONTWRITEBYTECODE=1 /bin/sh -c ${shellQuote(`cd /srv/${path.basename(checkout)} && ${inner}`)}`;
+    return `/bin/sh -c ${shellQuote(compound)}`;
 }
 
 /** Unmounts what inRoutineRoot mounted for these checkouts. */
