@@ -10,4 +10,18 @@ const path = require("path");
 const { CLI_BUILD_DIR, ensureCliBuild } = require("../components/release/cliBuild");
 
 ensureCliBuild();
-module.exports = require(path.join(__dirname, "..", CLI_BUILD_DIR, "program.js"));
+const program = require(path.join(__dirname, "..", CLI_BUILD_DIR, "program.js"));
+
+// An operator's mistake (bad config, an unreviewed destructive migration) ends
+// the run with its message only: Pulumi prints a RunError without the program's
+// source and stack trace, which it prints for any other exception.
+const OPERATORS_MISTAKES = new Set(["ConfigError", "DestructiveMigrationError"]);
+module.exports = async function gatehouse() {
+    try {
+        return await program();
+    } catch (err) {
+        if (!OPERATORS_MISTAKES.has(err && err.name)) throw err;
+        const { RunError } = require("@pulumi/pulumi");
+        throw new RunError(err.message);
+    }
+};

@@ -6,7 +6,7 @@ import { ensureLocalPostgres } from "../components/local/embeddedPostgres";
 import { ensureLocalRedis } from "../components/local/redis";
 import { UsageError, parseCli, releaseId, runCli, stackName } from "./lib/cli";
 import { CliHelp } from "./lib/flags";
-import { PROJECT_DIR, STATE_DIR, engineEnv, localProject, provideEngine } from "./lib/engine";
+import { PROJECT_DIR, STATE_DIR, engineEnv, engineFailure, localProject, provideEngine } from "./lib/engine";
 import { generateLocalSecrets } from "./lib/localSecrets";
 import { alive } from "../components/local/processes";
 import { edgeFiles } from "../components/local/edge";
@@ -35,7 +35,7 @@ runCli("up:local", async () => {
     if (values.release !== undefined) releaseId(values.release, HELP.usage);
     const engine = await provideEngine();
 
-    const workDir = localProject(STACK);
+    const workDir = localProject(STACK, { notes: (line) => console.log(`stack file: ${line}`) });
     const stackConfig = YAML.parse(fs.readFileSync(path.join(workDir, `Pulumi.${STACK}.yaml`), "utf8")).config ?? {};
     const get = (key: string) => stackConfig[`gatehouse:${key}`];
     if (!get("localDatabaseUrl")) {
@@ -73,16 +73,16 @@ runCli("up:local", async () => {
         // Users first: the edge comes back pointing at the release that was live, which must run
         // again before a new release is tried; a new release whose gate fails then leaves users on it.
         console.log(`bringing release ${before} back first, as it was live before the stop; release ${values.release} follows`);
-        await stack.up({ onOutput }).catch((err: Error) => {
-            throw new Error(`could not bring release ${before} back after the stop, so release ${values.release} was not started and nothing is live:\n${err.message.split("\n").slice(-12).join("\n")}`);
+        await stack.up({ onOutput }).catch((err: unknown) => {
+            throw new Error(`could not bring release ${before} back after the stop, so release ${values.release} was not started and nothing is live:\n${engineFailure(err).message}`);
         });
     }
     if (values.release) await stack.setConfig("gatehouse:release", { value: values.release });
     if (values.preview) {
-        await stack.preview({ onOutput, diff: true });
+        await stack.preview({ onOutput, diff: true }).catch((err) => Promise.reject(engineFailure(err)));
         return;
     }
-    const result = await stack.up({ onOutput });
+    const result = await stack.up({ onOutput }).catch((err) => Promise.reject(engineFailure(err)));
     const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.value]));
     const frontend = outputs.frontendUrl ? `, its frontend at ${outputs.frontendUrl}` : "";
     console.log(`\nrelease ${outputs.release} is live at ${outputs.appUrl}${frontend} (snapshot ${outputs.snapshotFile}; ledger .gatehouse/${STACK}/releases.jsonl)`);

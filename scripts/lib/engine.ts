@@ -126,21 +126,65 @@ export const LOCAL_PROJECT_DIR = path.join(STATE_DIR, "project");
  * The project directory a local stack runs from. Its stack file holds the
  * passphrase provider's salt and the encrypted local secrets, so it lives
  * here, not in the repo: created from the repo's Pulumi.<template>.yaml on
- * first use; later, keys the template gained are added and nothing the stack
- * changed (release, a rollback's config) is overwritten. Its Pulumi.yaml is the
- * repo's with `main` pointing back at the repo, so the program, its providers
- * and their commands still run from the repo's directory.
+ * first use. Later the repo's file is merged in three ways, against the copy
+ * of it merged last time (kept beside, `.Pulumi.<stack>.template.yaml`): a key
+ * it gained is added, a value the stack still has as the repo had it takes the
+ * repo's new value, and a value the stack changed (release, a rollback's
+ * config, the operator's own) is kept. Its Pulumi.yaml is the repo's with
+ * `main` pointing back at the repo, so the program, its providers and their
+ * commands still run from the repo's directory. `notes` says what was taken
+ * and where the stack keeps a value the repo no longer has.
  */
-export function localProject(stack: string, options: { dir?: string; template?: string; set?: Record<string, unknown> } = {}): string {
+export function localProject(stack: string, options: { dir?: string; template?: string; set?: Record<string, unknown>; notes?: (line: string) => void } = {}): string {
     const dir = options.dir ?? LOCAL_PROJECT_DIR;
     fs.mkdirSync(dir, { recursive: true });
     const project = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8").replace(/^main: .*$/m, `main: ${path.relative(dir, PROJECT_DIR) || "."}`);
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), project);
     const stackFile = path.join(dir, `Pulumi.${stack}.yaml`);
-    const template = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${options.template ?? stack}.yaml`), "utf8"))?.config ?? {};
-    const doc = fs.existsSync(stackFile) ? YAML.parseDocument(fs.readFileSync(stackFile, "utf8")) : new YAML.Document({ config: {} });
-    for (const [key, value] of Object.entries(template)) if (!doc.hasIn(["config", key])) doc.setIn(["config", key], value);
+    const lastTemplateFile = path.join(dir, `.Pulumi.${stack}.template.yaml`);
+    const templateText = fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${options.template ?? stack}.yaml`), "utf8");
+    const template: Record<string, unknown> = YAML.parse(templateText)?.config ?? {};
+    const last: Record<string, unknown> | undefined = fs.existsSync(lastTemplateFile) ? (YAML.parse(fs.readFileSync(lastTemplateFile, "utf8"))?.config ?? {}) : undefined;
+    const existed = fs.existsSync(stackFile);
+    const doc = existed ? YAML.parseDocument(fs.readFileSync(stackFile, "utf8")) : new YAML.Document({ config: {} });
+    // `pulumi config set` stores scalars as strings: "false" and false are the same setting.
+    const canonical = (v: unknown) => JSON.stringify(v !== null && typeof v === "object" ? v : String(v));
+    const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
+    for (const [key, value] of Object.entries(template)) {
+        if (!doc.hasIn(["config", key])) {
+            doc.setIn(["config", key], value);
+            continue;
+        }
+        const current = (doc.getIn(["config", key]) as { toJSON?: () => unknown })?.toJSON?.() ?? doc.getIn(["config", key]);
+        if (same(current, value)) continue;
+        if (last && key in last && same(current, last[key])) {
+            doc.setIn(["config", key], value);
+            options.notes?.(`${key}: took the repo's new value from Pulumi.${options.template ?? stack}.yaml (the stack had the repo's earlier one)`);
+        } else if (!last && existed) {
+            options.notes?.(
+                `${key}: the stack keeps ${JSON.stringify(current)}; the repo's Pulumi.${options.template ?? stack}.yaml says ${JSON.stringify(value)}. ` +
+                    `To take the repo's: npm run pulumi -- config rm --stack ${stack} ${key}, then up:local again`,
+            );
+        }
+    }
     for (const [key, value] of Object.entries(options.set ?? {})) doc.setIn(["config", `gatehouse:${key}`], value);
     fs.writeFileSync(stackFile, doc.toString());
+    fs.writeFileSync(lastTemplateFile, templateText);
     return dir;
+}
+
+/**
+ * What an operator needs of a failed `pulumi preview`/`up` run through the
+ * Automation API: its error lines. The API's CommandError repeats the whole
+ * output (already shown as it ran) with the command line and `code: -2`.
+ */
+export function engineFailure(err: unknown): Error {
+    const stderr: string | undefined = (err as { commandResult?: { stderr?: string } })?.commandResult?.stderr;
+    if (typeof stderr !== "string") return err instanceof Error ? err : new Error(String(err));
+    // From the first error line to where the CLI starts repeating the run's display.
+    const lines = stderr.split("\n").filter((l) => !/^Command failed with exit code \d+: /.test(l));
+    const first = lines.findIndex((l) => /^error: /.test(l));
+    const from = first >= 0 ? lines.slice(first) : lines;
+    const end = from.findIndex((l) => /^(Previewing update|Updating|Destroying) \(/.test(l));
+    return new Error(`pulumi failed:\n${(end >= 0 ? from.slice(0, end) : from).join("\n").trim()}`);
 }
