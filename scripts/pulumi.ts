@@ -39,7 +39,7 @@ runCli("pulumi", async () => {
         return;
     }
     if (!fs.existsSync(path.join(LOCAL_PROJECT_DIR, "Pulumi.yaml"))) {
-        throw new UsageError(`no local stack yet (${LOCAL_PROJECT_DIR} does not exist), so \`pulumi ${args.join(" ")}\` was not run: run \`scripts/node22.sh npm run up:local\` first\nusage: ${USAGE}`);
+        throw new UsageError(`no local stack yet (${LOCAL_PROJECT_DIR} does not exist), so \`pulumi ${args[0]}${args.length > 1 ? " ..." : ""}\` was not run: run \`scripts/node22.sh npm run up:local\` first\nusage: ${USAGE}`);
     }
     const engine = await provideEngine({ quiet: true });
     // stderr is read as well as shown: Pulumi exits 1 for a mistyped flag or command too, which is bad usage (2) here.
