@@ -43,7 +43,7 @@ echo $! > "$work/api.pid"
 until curl -sf -o /dev/null "$base/readyz"; do sleep 0.01; done
 
 call 200 "$base/healthz" > /dev/null
-call 200 "$base/readyz" | grep -q '"database":"ok"'
+call 200 "$base/readyz" | contains '"database":"ok"'
 routine_plan_calls "$base" "floor-smoke-$RANDOM$RANDOM"
 
 nohup "${app[@]}" worker >> "$work/worker.log" 2>&1 &

@@ -12,7 +12,12 @@ call() {
 }
 
 # field <name>: the first "name": value of the JSON on stdin (a string or a number).
-field() { grep -o "\"$1\":\\(\"[^\"]*\"\\|[0-9]*\\)" | head -1 | sed "s/^\"$1\"://; s/\"//g"; }
+# Reads all of stdin first: a reader that stops early (grep -q, head) would end
+# the writer with SIGPIPE, which set -o pipefail turns into a failed step (141).
+field() { local text; text=$(cat); grep -o "\"$1\":\\(\"[^\"]*\"\\|[0-9]*\\)" <<<"$text" | sed -n "1{s/^\"$1\"://; s/\"//g; p}"; }
+
+# contains <text>: stdin holds <text> (literally); read whole, as field is.
+contains() { local text; text=$(cat); [[ "$text" == *"$1"* ]] || { echo "expected the answer to contain $1" >&2; return 1; }; }
 
 # restart_in_place <name> <command...>: stops the process <name>.pid records
 # (and waits until it is gone), then starts <command> in the background.
@@ -38,8 +43,8 @@ routine_plan_calls() {
   plan() { call "$1" -X POST "$base/plans/generate" -H 'Content-Type: application/json' -d "$2"; }
   user=$(call 200 -X POST "$base/auth/resolve" -H 'Content-Type: application/json' -d "{\"kakao_user_id\":\"$kakao\",\"name\":\"smoke\"}" | field user_id)
   test -n "$user"
-  plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"source\":\" LLM \"}" | grep -q '"source":"llm"'
-  plan 409 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | grep -q 'already exists for this user and target_date'
-  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-02\",\"plan_source\":\"\"}" | grep -q 'source must be one of \[llm, rule\]'
-  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-03\",\"source\":\"\"}" | grep -q 'source must be one of \[llm, rule\]'
+  plan 201 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"source\":\" LLM \"}" | contains '"source":"llm"'
+  plan 409 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-01\",\"plan_source\":\"rule\"}" | contains 'already exists for this user and target_date'
+  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-02\",\"plan_source\":\"\"}" | contains 'source must be one of [llm, rule]'
+  plan 400 "{\"user_id\":\"$user\",\"target_date\":\"2026-12-03\",\"source\":\"\"}" | contains 'source must be one of [llm, rule]'
 }

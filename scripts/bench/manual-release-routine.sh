@@ -25,7 +25,8 @@ q() { psql "$db" -Atc "$1"; }
 
 # A release with no new migration has nothing for step 4 to take back: the round trip is skipped then.
 pending=1
-DATABASE_URL="$db" node_modules/.bin/node-pg-migrate up --dry-run -m "$migrations" | grep -q "No migrations to run" && pending=0
+dry=$(DATABASE_URL="$db" node_modules/.bin/node-pg-migrate up --dry-run -m "$migrations")
+[[ "$dry" == *"No migrations to run"* ]] && pending=0
 pg_dump "$db" > "$work/routine_prod_backup_$(date +%Y%m%d_%H%M%S).sql"
 migrate up
 # GOD-33 step 2: the history is continuous (every file, in order) and ends at the head.
@@ -50,6 +51,6 @@ until "${app[@]}" worker-check > /dev/null; do sleep 1; done
 # checks/routine.smoke.yaml, call by call.
 call 200 "$base/healthz" > /dev/null
 call 200 "$base/healthz" > /dev/null
-call 200 "$base/readyz" | grep -q '"database":"ok"'
-call 200 "$base/readyz" | grep -q '"database":"ok"'
+call 200 "$base/readyz" | contains '"database":"ok"'
+call 200 "$base/readyz" | contains '"database":"ok"'
 routine_plan_calls "$base" "manual-smoke-$RANDOM$RANDOM"
